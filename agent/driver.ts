@@ -1,0 +1,34 @@
+import type { UbcRow, VeStatus } from './protocol.ts';
+
+/**
+ * What the agent asks of a node: the real vzctl driver or the simulated one. Arguments reach a
+ * driver already validated, and never two operations on one VE at once.
+ */
+export interface Driver {
+  readonly name: 'vzctl' | 'sim';
+  list(): Promise<VeStatus[]>;
+  status(id: number): Promise<VeStatus>;
+  create(id: number, template: string, username: string): Promise<VeStatus>;
+  start(id: number): Promise<VeStatus>;
+  stop(id: number): Promise<VeStatus>;
+  restart(id: number): Promise<VeStatus>;
+  remove(id: number): Promise<void>;
+  ubc(id?: number): Promise<UbcRow[]>;
+  set(id: number, resource: string, barrier: string, limit?: string): Promise<void>;
+  templates(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * A failed operation. `code` is vzctl's exit status (or an AgentCode), `lines` what the program
+ * printed on stderr or what the agent has to say; both reach the bot unchanged.
+ */
+export class DriverError extends Error {
+  constructor(
+    readonly code: number,
+    readonly lines: string[],
+  ) {
+    super(lines.join('; ') || `exit status ${code}`);
+    this.name = 'DriverError';
+  }
+}

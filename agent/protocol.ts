@@ -1,0 +1,243 @@
+/**
+ * The wire protocol between the bot and the node agents: the only module the two sides share.
+ *
+ * One JSON object per line, UTF-8, over mutual TLS.
+ *   request:  {"command": "status", "arguments": [101], "id": 7}
+ *   answer:   {"code": 0, "returned": [...], "id": 7}
+ * A non-zero code is a failure and `returned` then holds strings that say what went wrong. Codes
+ * below 256 are vzctl's own exit statuses, passed through so a crew member can look them up; the
+ * agent's own codes start at 1001 so the two can never be confused.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+/** The longest line either side accepts, newline excluded. */
+export const MAX_LINE_BYTES = 64 * 1024;
+
+export const AgentCode = {
+  OK: 0,
+  MALFORMED_JSON: 1001,
+  UNKNOWN_COMMAND: 1002,
+  INVALID_ARGUMENTS: 1003,
+  REQUEST_TOO_LARGE: 1004,
+  VE_BUSY: 1005,
+  TIMEOUT: 1006,
+  INTERNAL: 1007,
+  STEP_FAILED: 1008,
+} as const;
+
+export type AgentCodeName = keyof typeof AgentCode;
+
+/** Short explanations, for logs and chat replies. */
+export const AGENT_CODE_TEXT: Record<number, string> = {
+  [AgentCode.OK]: 'ok',
+  [AgentCode.MALFORMED_JSON]: 'malformed JSON request',
+  [AgentCode.UNKNOWN_COMMAND]: 'unknown command',
+  [AgentCode.INVALID_ARGUMENTS]: 'invalid arguments',
+  [AgentCode.REQUEST_TOO_LARGE]: `request larger than ${MAX_LINE_BYTES} bytes`,
+  [AgentCode.VE_BUSY]: 'VE busy with another operation',
+  [AgentCode.TIMEOUT]: 'operation timed out',
+  [AgentCode.INTERNAL]: 'internal agent error',
+  [AgentCode.STEP_FAILED]: 'a provisioning step failed and was rolled back',
+};
+
+/** vzctl exit statuses the bot explains in plain words (see docs/agent.md). */
+export const VZCTL_CODE_TEXT: Record<number, string> = {
+  3: 'generic system error (or unable to lock the container)',
+  9: 'container already locked by another vzctl',
+  14: 'container config file does not exist (unknown VE)',
+  20: 'bad command syntax',
+  21: 'bad parameter value',
+  29: 'OS template not specified',
+  31: 'container is not running',
+  32: 'container is already running',
+  33: 'unable to stop the container',
+  41: 'container is mounted',
+  43: 'private area is missing',
+  44: 'private area already exists',
+  46: 'not enough disk space',
+  47: 'container is broken (no /sbin/init or /bin/sh)',
+  48: 'cannot create the private area from the template',
+  78: 'IP address already in use by a running container',
+  89: 'IP address not available',
+  91: 'OS template not found in the cache',
+  105: 'container start is disabled',
+};
+
+export function describeCode(code: number): string {
+  return AGENT_CODE_TEXT[code] ?? VZCTL_CODE_TEXT[code] ?? `vzctl exit status ${code}`;
+}
+
+export const AGENT_COMMANDS = [
+  'ping',
+  'list',
+  'status',
+  'create',
+  'start',
+  'stop',
+  'restart',
+  'remove',
+  'ubc',
+  'set',
+  'templates',
+  'update',
+] as const;
+
+export type AgentCommand = (typeof AGENT_COMMANDS)[number];
+
+export type RequestId = string | number;
+
+export interface AgentRequest {
+  command: AgentCommand;
+  arguments: unknown[];
+  id?: RequestId;
+}
+
+export interface AgentResponse {
+  code: number;
+  returned: unknown[];
+  id?: RequestId | null;
+}
+
+export type VeState = 'running' | 'stopped' | 'absent';
+
+/** What `status` and `list` say about one VE. `startedAt` is ISO 8601, null unless running. */
+export interface VeStatus {
+  id: number;
+  state: VeState;
+  address: string | null;
+  hostname: string | null;
+  startedAt: string | null;
+}
+
+/** The kernel's LONG_MAX on either word size is reported as this string, never as a number. */
+export const UNLIMITED = 'unlimited';
+export type UbcValue = number | typeof UNLIMITED;
+
+/** One beancounter row as `ubc` answers it. `ve` is a string: OpenVZ 7 names beancounters. */
+export interface UbcRow {
+  ve: string;
+  resource: string;
+  held: UbcValue;
+  maxheld: UbcValue;
+  barrier: UbcValue;
+  limit: UbcValue;
+  failcnt: number;
+}
+
+export interface PingResult {
+  name: string;
+  driver: string;
+  protocol: number;
+  time: string;
+}
+
+export type ResourceUnit = 'pages' | 'bytes' | 'items';
+
+/** The beancounters of /proc/user_beancounters and /proc/bc/ID/resources, with their units. */
+export const RESOURCE_UNITS: Readonly<Record<string, ResourceUnit>> = {
+  kmemsize: 'bytes',
+  lockedpages: 'pages',
+  privvmpages: 'pages',
+  shmpages: 'pages',
+  numproc: 'items',
+  physpages: 'pages',
+  vmguarpages: 'pages',
+  oomguarpages: 'pages',
+  numtcpsock: 'items',
+  numflock: 'items',
+  numpty: 'items',
+  numsiginfo: 'items',
+  tcpsndbuf: 'bytes',
+  tcprcvbuf: 'bytes',
+  othersockbuf: 'bytes',
+  dgramrcvbuf: 'bytes',
+  numothersock: 'items',
+  dcachesize: 'bytes',
+  numfile: 'items',
+  numiptent: 'items',
+  swappages: 'pages',
+};
+
+/** Pages are 4 KiB on the x86 kernels OpenVZ runs on. */
+export const PAGE_BYTES = 4096;
+
+export const VE_ID_MIN = 101;
+export const VE_ID_MAX = 2147483644;
+
+/** The node's rule for a username; the bot checks it before it stores a request. */
+export const USERNAME_PATTERN = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+export function encodeLine(message: AgentRequest | AgentResponse): string {
+  return `${JSON.stringify(message)}\n`;
+}
+
+export interface LineEvents {
+  line(text: string): void;
+  /** A line grew past the limit; the rest of it up to the next newline is discarded. */
+  oversize(): void;
+}
+
+/**
+ * Splits a byte stream into newline-terminated lines without ever holding more than
+ * MAX_LINE_BYTES of one line, so a peer cannot make either side buffer without bound.
+ * Invalid UTF-8 is left to the JSON layer: it decodes to U+FFFD and fails validation there.
+ */
+export class LineSplitter {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private discarding = false;
+
+  constructor(
+    private readonly events: LineEvents,
+    private readonly maxBytes = MAX_LINE_BYTES,
+  ) {}
+
+  push(chunk: Buffer): void {
+    let start = 0;
+
+    while (start < chunk.length) {
+      const newline = chunk.indexOf(0x0a, start);
+      const end = newline === -1 ? chunk.length : newline;
+      this.take(chunk.subarray(start, end));
+
+      if (newline === -1) {
+        return;
+      }
+      this.finishLine();
+      start = newline + 1;
+    }
+  }
+
+  private take(piece: Buffer): void {
+    if (this.discarding || piece.length === 0) {
+      return;
+    }
+    if (this.pendingBytes + piece.length > this.maxBytes) {
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.discarding = true;
+      this.events.oversize();
+      return;
+    }
+    this.pending.push(piece);
+    this.pendingBytes += piece.length;
+  }
+
+  private finishLine(): void {
+    if (this.discarding) {
+      this.discarding = false;
+      return;
+    }
+    let text = Buffer.concat(this.pending).toString('utf8');
+    this.pending = [];
+    this.pendingBytes = 0;
+
+    if (text.endsWith('\r')) {
+      text = text.slice(0, -1);
+    }
+    if (text.trim() !== '') {
+      this.events.line(text);
+    }
+  }
+}
