@@ -1,5 +1,18 @@
 import type { UbcRow, VeStatus } from './protocol.ts';
 
+/** Everything `vzctl create` and the `vzctl set --save` after it need; the VE is not started. */
+export interface CreateSpec {
+  id: number;
+  template: string;
+  hostname: string;
+  /** The VE's private address; null leaves the network unconfigured. */
+  address: string | null;
+  nameservers: string[];
+  searchdomain: string | null;
+  /** Beancounter defaults to save with the VE: resource name → `barrier[:limit]`. */
+  limits: Record<string, string>;
+}
+
 /**
  * What the agent asks of a node: the real vzctl driver or the simulated one. Arguments reach a
  * driver already validated, and never two operations on one VE at once.
@@ -8,7 +21,7 @@ export interface Driver {
   readonly name: 'vzctl' | 'sim';
   list(): Promise<VeStatus[]>;
   status(id: number): Promise<VeStatus>;
-  create(id: number, template: string, username: string): Promise<VeStatus>;
+  create(spec: CreateSpec): Promise<VeStatus>;
   start(id: number): Promise<VeStatus>;
   stop(id: number): Promise<VeStatus>;
   restart(id: number): Promise<VeStatus>;
