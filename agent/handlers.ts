@@ -1,0 +1,288 @@
+/**
+ * Turns one request line into one answer: parse, find the command, validate its arguments, take
+ * the VE's lock, run it on the driver, map failures to codes, log one line. The command table
+ * is open: provisioning registers `update` and may replace `create` (see registerHandler).
+ */
+import type { Logger } from 'pino';
+
+import { DriverError, type Driver } from './driver.ts';
+import { VeLocks } from './lock.ts';
+import { AgentCode, type AgentResponse, type RequestId } from './protocol.ts';
+import { ValidationError } from './validate.ts';
+
+/** What the agent's config says that commands need beyond the driver. */
+export interface AgentSettings {
+  name: string;
+  /** When set, a new VE's hostname is USERNAME.DOMAIN. */
+  domain: string | null;
+  /** Beancounter defaults saved with every new VE: resource → `barrier[:limit]`. */
+  limits: Record<string, string>;
+}
+
+export interface HandlerContext {
+  driver: Driver;
+  settings: AgentSettings;
+  logger: Logger;
+}
+
+/**
+ * One command. `parse` checks and converts the arguments (throwing ValidationError) before any
+ * lock is taken or program run; `ve` names the VE the request is about, for the log and, when
+ * `exclusive`, for the per-VE lock.
+ */
+export interface CommandHandler<P = unknown> {
+  usage: string;
+  exclusive: boolean;
+  parse(args: unknown[], context: HandlerContext): P | Promise<P>;
+  ve?(parsed: P): number | null;
+  run(parsed: P, context: HandlerContext): Promise<unknown[]>;
+  /** Overrides the dispatcher's operation timeout for this command. */
+  timeoutMs?: number;
+}
+
+/** Erases a handler's parsed type so handlers of different shapes fit in one table. */
+export function defineHandler<P>(handler: CommandHandler<P>): CommandHandler {
+  return handler as unknown as CommandHandler;
+}
+
+export interface DispatcherOptions {
+  driver: Driver;
+  settings: AgentSettings;
+  logger: Logger;
+  handlers: Record<string, CommandHandler>;
+  /** After this long a request is answered TIMEOUT; the VE stays locked until the driver ends. */
+  operationTimeoutMs?: number;
+}
+
+export const DEFAULT_OPERATION_TIMEOUT_MS = 300_000;
+const MAX_ID_LENGTH = 128;
+const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
+
+interface ParsedRequest {
+  command: string;
+  args: unknown[];
+  id: RequestId | null;
+}
+
+class RequestError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly id: RequestId | null = null,
+  ) {
+    super(message);
+  }
+}
+
+function isRequestId(value: unknown): value is RequestId {
+  if (typeof value === 'number') {
+    return Number.isSafeInteger(value);
+  }
+  return typeof value === 'string' && value.length <= MAX_ID_LENGTH && PRINTABLE_ASCII.test(value);
+}
+
+function parseRequest(text: string): ParsedRequest {
+  // The line splitter decodes invalid UTF-8 to U+FFFD; nothing we accept contains it.
+  if (text.includes('\uFFFD')) {
+    throw new RequestError(AgentCode.MALFORMED_JSON, 'the request is not valid UTF-8');
+  }
+  let message: unknown;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    throw new RequestError(AgentCode.MALFORMED_JSON, 'the request is not valid JSON');
+  }
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+    throw new RequestError(AgentCode.MALFORMED_JSON, 'the request must be a JSON object');
+  }
+
+  const { command, arguments: args, id } = message as Record<string, unknown>;
+  if (id !== undefined && id !== null && !isRequestId(id)) {
+    throw new RequestError(
+      AgentCode.MALFORMED_JSON,
+      `"id" must be an integer or a printable string of at most ${MAX_ID_LENGTH} characters`,
+    );
+  }
+  const requestId = id === undefined ? null : (id as RequestId | null);
+  if (typeof command !== 'string') {
+    throw new RequestError(AgentCode.MALFORMED_JSON, '"command" must be a string', requestId);
+  }
+  if (args !== undefined && !Array.isArray(args)) {
+    throw new RequestError(AgentCode.MALFORMED_JSON, '"arguments" must be an array', requestId);
+  }
+  return { command, args: args ?? [], id: requestId };
+}
+
+function answer(code: number, returned: unknown[], id: RequestId | null): AgentResponse {
+  return { code, returned, id };
+}
+
+export class Dispatcher {
+  private readonly handlers = new Map<string, CommandHandler>();
+  private readonly locks = new VeLocks();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly context: HandlerContext;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly options: DispatcherOptions) {
+    this.context = { driver: options.driver, settings: options.settings, logger: options.logger };
+    this.timeoutMs = options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
+    for (const [name, handler] of Object.entries(options.handlers)) {
+      this.registerHandler(name, handler);
+    }
+  }
+
+  /** Adds a command or replaces one (provisioning replaces `create` and adds `update`). */
+  registerHandler(name: string, handler: CommandHandler): void {
+    this.handlers.set(name, handler);
+  }
+
+  commands(): string[] {
+    return [...this.handlers.keys()].sort();
+  }
+
+  /** The answer for a line that was too long; nothing of it was read. */
+  oversize(logger: Logger = this.options.logger): AgentResponse {
+    logger.warn({ code: AgentCode.REQUEST_TOO_LARGE }, 'request line too large, discarded');
+    return answer(
+      AgentCode.REQUEST_TOO_LARGE,
+      ['the request line is longer than 65536 bytes; nothing of it was run'],
+      null,
+    );
+  }
+
+  /** Answers one line. Never throws: every failure becomes a coded answer. */
+  async handleLine(text: string, logger: Logger = this.options.logger): Promise<AgentResponse> {
+    const started = performance.now();
+    let command: string | undefined;
+    let ve: number | null = null;
+    let id: RequestId | null = null;
+    let response: AgentResponse;
+
+    try {
+      const request = parseRequest(text);
+      id = request.id;
+      command = request.command;
+      const result = await this.execute(request, (target) => {
+        ve = target;
+      });
+      response = answer(AgentCode.OK, result, id);
+    } catch (error) {
+      response = this.failure(error, id, { command, ve, logger });
+    }
+
+    const durationMs = Math.round(performance.now() - started);
+    const known = command !== undefined && this.handlers.has(command);
+    logger.info(
+      { command: known ? command : undefined, ve, code: response.code, durationMs, id },
+      'request',
+    );
+    return response;
+  }
+
+  private async execute(
+    request: ParsedRequest,
+    noteVe: (ve: number | null) => void,
+  ): Promise<unknown[]> {
+    const handler = this.handlers.get(request.command);
+    if (!handler) {
+      throw new RequestError(AgentCode.UNKNOWN_COMMAND, this.unknownCommandText(request.command));
+    }
+
+    const parsed = await handler.parse(request.args, this.context);
+    const ve = handler.ve?.(parsed) ?? null;
+    noteVe(ve);
+
+    if (!handler.exclusive || ve === null) {
+      return this.withTimeout(request.command, ve, handler, handler.run(parsed, this.context));
+    }
+    if (!this.locks.tryAcquire(ve, request.command)) {
+      const holder = this.locks.holder(ve) ?? 'another operation';
+      throw new DriverError(AgentCode.VE_BUSY, [
+        `VE ${ve} is busy with ${holder}; try again when it has finished`,
+      ]);
+    }
+    const operation = handler.run(parsed, this.context);
+    // The lock outlives a timed-out answer: it is released only when the driver is done.
+    void operation.then(
+      () => this.locks.release(ve),
+      () => this.locks.release(ve),
+    );
+    return this.withTimeout(request.command, ve, handler, operation);
+  }
+
+  private withTimeout(
+    command: string,
+    ve: number | null,
+    handler: CommandHandler,
+    operation: Promise<unknown[]>,
+  ): Promise<unknown[]> {
+    const limitMs = handler.timeoutMs ?? this.timeoutMs;
+    const tracked = operation.catch(() => undefined);
+    this.inFlight.add(tracked);
+    void tracked.then(() => this.inFlight.delete(tracked));
+
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const what = ve === null ? command : `${command} on VE ${ve}`;
+        const busy = ve === null ? '' : `; VE ${ve} stays busy until it ends`;
+        reject(
+          new DriverError(AgentCode.TIMEOUT, [
+            `${what} did not finish within ${Math.round(limitMs / 1000)} s; it goes on in the ` +
+              `background${busy}`,
+          ]),
+        );
+      }, limitMs);
+      timer.unref();
+      operation.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  private unknownCommandText(command: string): string {
+    const shown =
+      command.length <= 32 && PRINTABLE_ASCII.test(command) ? `'${command}'` : 'that command';
+    if (command === 'update') {
+      return 'update is not available on this agent';
+    }
+    return `unknown command ${shown}; this agent knows ${this.commands().join(', ')}`;
+  }
+
+  private failure(
+    error: unknown,
+    id: RequestId | null,
+    where: { command: string | undefined; ve: number | null; logger: Logger },
+  ): AgentResponse {
+    if (error instanceof RequestError) {
+      return answer(error.code, [error.message], error.id ?? id);
+    }
+    if (error instanceof ValidationError) {
+      const usage = where.command ? this.handlers.get(where.command)?.usage : undefined;
+      const lines = usage ? [error.message, `usage: ${usage}`] : [error.message];
+      return answer(AgentCode.INVALID_ARGUMENTS, lines, id);
+    }
+    if (error instanceof DriverError) {
+      return answer(error.code, error.lines.map(String), id);
+    }
+    where.logger.error(
+      { err: error, command: where.command, ve: where.ve, id },
+      'internal error while handling a request',
+    );
+    return answer(AgentCode.INTERNAL, ['internal agent error; the agent log has the details'], id);
+  }
+
+  /** Resolves when every operation started so far has ended (used on shutdown). */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) {
+      await Promise.all([...this.inFlight]);
+    }
+  }
+}
