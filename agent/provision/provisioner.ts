@@ -1,0 +1,315 @@
+/**
+ * Everything `create ID TEMPLATE USERNAME` does on a node when `network` is configured, as steps
+ * that roll back in reverse when a later one fails, and `remove ID` that undoes whatever the
+ * VE's record says was made. The steps, in order:
+ *   1. reserve an address and write the VE's record (the record is what makes the address taken)
+ *   2. vzctl create + vzctl set --save (driver.create)
+ *   3. the user's SSH key pair on the host
+ *   4. the user and their public key inside the VE (driver.addUser)
+ *   5. the login-forwarding shell file
+ *   6. the host account whose shell it is; it gets the private key
+ *   7. the `USERNAME ADDRESS` line in the Apache RewriteMap
+ *   8. vzctl start
+ */
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+
+import { DriverError, type Driver } from '../driver.ts';
+import { AgentCode, type VeStatus } from '../protocol.ts';
+import { AddressPool } from './addresses.ts';
+import { hostView, underRoot, type ProvisionConfig } from './config.ts';
+import {
+  DEFAULT_TOOLS,
+  addHostAccount,
+  removeHostAccount,
+  type AccountTools,
+} from './host-account.ts';
+import { generateKeyPair, giveKeyPair, keyPaths, removeKeyPair, type KeyPaths } from './keys.ts';
+import { removeLoginShell, writeLoginShell } from './login-shell.ts';
+import { RecordStore, type ProvisionRecord } from './records.ts';
+import { addMapEntry, removeMapEntry } from './rewrite-map.ts';
+import { runSteps, type Step } from './steps.ts';
+
+/**
+ * What the provisioner needs from a driver. `addUser` is not on Driver yet: it creates USERNAME
+ * inside a created, not yet started VE and installs `publicKey` as its only authorized key.
+ */
+export interface ProvisionDriver
+  extends Pick<Driver, 'list' | 'status' | 'create' | 'start' | 'stop' | 'remove'> {
+  addUser(id: number, username: string, publicKey: string): Promise<void>;
+}
+
+export interface ProvisionerOptions {
+  config: ProvisionConfig;
+  driver: ProvisionDriver;
+  logger: Logger;
+  tools?: Partial<AccountTools & { sshKeygen: string }>;
+}
+
+interface UserPaths {
+  keys: KeyPaths;
+  hostKeys: KeyPaths;
+  shellFile: string;
+  hostShell: string;
+  mapFile: string;
+}
+
+export class Provisioner {
+  readonly records: RecordStore;
+  readonly pool: AddressPool;
+  private readonly config: ProvisionConfig;
+  private readonly driver: ProvisionDriver;
+  private readonly logger: Logger;
+  private readonly accountTools: AccountTools;
+  private readonly sshKeygen: string;
+
+  constructor(options: ProvisionerOptions) {
+    this.config = options.config;
+    this.driver = options.driver;
+    this.logger = options.logger;
+    this.accountTools = { ...DEFAULT_TOOLS, ...options.tools };
+    this.sshKeygen = options.tools?.sshKeygen ?? 'ssh-keygen';
+    this.records = new RecordStore(options.config.stateDir);
+
+    // Stopped VEs are in driver.list() with their saved address, so they keep it.
+    this.pool = new AddressPool(options.config.network.pool, [
+      async () => (await this.driver.list()).map((ve) => ve.address),
+      async () => (await this.records.list()).map((record) => record.address),
+    ]);
+  }
+
+  private pathsFor(username: string): UserPaths {
+    const { paths } = this.config;
+    return {
+      keys: keyPaths(underRoot(this.config, paths.keysDir), username),
+      hostKeys: keyPaths(hostView(paths.keysDir), username),
+      shellFile: path.join(underRoot(this.config, paths.shellsDir), username),
+      hostShell: path.posix.join(hostView(paths.shellsDir), username),
+      mapFile: underRoot(this.config, paths.mapFile),
+    };
+  }
+
+  async create(id: number, template: string, username: string): Promise<VeStatus> {
+    const logger = this.logger.child({ ve: id, username });
+    const paths = this.pathsFor(username);
+    const state = { address: '', publicKey: '', started: null as VeStatus | null };
+
+    const steps: Step[] = [
+      {
+        name: 'reserve address',
+        do: async () => {
+          state.address = await this.reserve(id, template, username, paths);
+          logger.info({ address: state.address }, 'address reserved');
+        },
+        undo: () => this.records.delete(id),
+      },
+      {
+        name: 'vzctl create',
+        do: () => this.createVe(id, template, username, state.address),
+        undo: () => this.driver.remove(id),
+      },
+      {
+        name: 'ssh key pair',
+        do: async () => {
+          state.publicKey = await generateKeyPair(paths.keys, username, this.sshKeygen);
+        },
+        undo: () => removeKeyPair(paths.keys),
+      },
+      {
+        name: 'VE user',
+        do: () => this.driver.addUser(id, username, state.publicKey),
+        // The user lives inside the VE: undoing "vzctl create" destroys it with the VE.
+        undo: async () => undefined,
+      },
+      {
+        name: 'login shell',
+        do: () =>
+          writeLoginShell(paths.shellFile, {
+            username,
+            address: state.address,
+            privateKey: paths.hostKeys.privateKey,
+            knownHosts: paths.hostKeys.knownHosts,
+            ssh: this.config.paths.ssh,
+          }),
+        undo: () => removeLoginShell(paths.shellFile),
+      },
+      {
+        name: 'host account',
+        do: () => this.addAccount(username, paths),
+        undo: () => removeHostAccount(this.config.root, username, this.accountTools),
+      },
+      {
+        name: 'map entry',
+        do: () => addMapEntry(paths.mapFile, username, state.address),
+        undo: () => removeMapEntry(paths.mapFile, username, state.address),
+      },
+      {
+        name: 'vzctl start',
+        do: async () => {
+          state.started = await this.driver.start(id);
+        },
+        undo: async () => {
+          await this.driver.stop(id);
+        },
+      },
+    ];
+
+    await runSteps(steps, logger);
+    await this.markComplete(id, logger);
+    logger.info({ address: state.address }, 'VE provisioned');
+    return state.started ?? this.driver.status(id);
+  }
+
+  /** Picks an address and writes the record under the pool's lock, after the cheap checks. */
+  private reserve(id: number, template: string, username: string, paths: UserPaths) {
+    return this.pool.allocate(async (address) => {
+      for (const other of await this.records.list()) {
+        if (other.id === id) {
+          throw new Error(`VE ${id} already has a provisioning record; remove ${id} first`);
+        }
+        if (other.username === username) {
+          throw new Error(`${username} already owns VE ${other.id} on this node`);
+        }
+      }
+
+      const record: ProvisionRecord = {
+        id,
+        username,
+        address,
+        hostname: `${username}.${this.config.network.domain}`,
+        template,
+        files: [
+          paths.keys.privateKey,
+          paths.keys.publicKey,
+          paths.keys.knownHosts,
+          paths.shellFile,
+        ],
+        mapFile: paths.mapFile,
+        root: this.config.root,
+        createdAt: new Date().toISOString(),
+        complete: false,
+      };
+      await this.records.write(record);
+      return address;
+    });
+  }
+
+  /**
+   * The VE must not exist beforehand: then anything there after a failed create is ours to
+   * destroy, and an existing VE is never touched.
+   */
+  private async createVe(id: number, template: string, username: string, address: string) {
+    const before = await this.driver.status(id);
+    if (before.state !== 'absent') {
+      throw new DriverError(AgentCode.STEP_FAILED, [`VE ${id} already exists; pick another ID`]);
+    }
+
+    const { network, limits } = this.config;
+    try {
+      await this.driver.create({
+        id,
+        template,
+        hostname: `${username}.${network.domain}`,
+        address,
+        nameservers: network.nameservers,
+        searchdomain: network.searchdomain,
+        limits,
+      });
+    } catch (error) {
+      // vzctl create may have succeeded before vzctl set failed: leave no half-made VE.
+      const after = await this.driver.status(id).catch(() => null);
+      if (after !== null && after.state !== 'absent') {
+        await this.driver.remove(id);
+      }
+      throw error;
+    }
+  }
+
+  private async addAccount(username: string, paths: UserPaths): Promise<void> {
+    const account = await addHostAccount(
+      this.config.root,
+      username,
+      paths.hostShell,
+      this.accountTools,
+    );
+
+    try {
+      await giveKeyPair(paths.keys, account.uid, account.gid);
+    } catch (error) {
+      await removeHostAccount(this.config.root, username, this.accountTools);
+      throw error;
+    }
+  }
+
+  private async markComplete(id: number, logger: Logger): Promise<void> {
+    const record = await this.records.read(id);
+    if (record === null) {
+      return;
+    }
+    try {
+      await this.records.write({ ...record, complete: true });
+    } catch (error) {
+      // The VE is fine; an incomplete record only means remove checks every piece anyway.
+      logger.warn({ err: error }, 'could not mark the provisioning record complete');
+    }
+  }
+
+  /**
+   * Stops and destroys the VE, then removes the map entry, host account, login shell and keys
+   * that its record lists. Pieces already gone are fine, so a remove that failed halfway can be
+   * run again; the record is deleted only when everything is gone.
+   */
+  async remove(id: number): Promise<void> {
+    const logger = this.logger.child({ ve: id });
+    const record = await this.records.read(id);
+
+    await this.destroyVe(id);
+    if (record === null) {
+      logger.info('VE removed (no provisioning record)');
+      return;
+    }
+
+    const failures: string[] = [];
+    const attempt = async (what: string, work: () => Promise<void>) => {
+      try {
+        await work();
+      } catch (error) {
+        logger.error({ step: what, err: error }, 'remove step failed');
+        failures.push(`${what}: ${(error as Error).message}`);
+      }
+    };
+
+    await attempt('map entry', () =>
+      removeMapEntry(record.mapFile, record.username, record.address),
+    );
+    await attempt('host account', () =>
+      removeHostAccount(record.root, record.username, this.accountTools),
+    );
+    for (const file of record.files) {
+      await attempt(`file ${file}`, () => rm(file, { force: true }));
+    }
+
+    if (failures.length > 0) {
+      throw new DriverError(AgentCode.STEP_FAILED, [
+        `VE ${id} is destroyed but some of ${record.username}'s host pieces are left`,
+        ...failures,
+        `run remove ${id} again once fixed`,
+      ]);
+    }
+    await this.records.delete(id);
+    const { username, address } = record;
+    logger.info({ username, address }, 'VE and its pieces removed');
+  }
+
+  private async destroyVe(id: number): Promise<void> {
+    const status = await this.driver.status(id);
+
+    if (status.state === 'running') {
+      await this.driver.stop(id);
+    }
+    if (status.state !== 'absent') {
+      await this.driver.remove(id);
+    }
+  }
+}
