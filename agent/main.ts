@@ -1,0 +1,152 @@
+/**
+ * `crewvz agent --config FILE`: the node agent daemon. Also runnable on its own:
+ * `node --import tsx agent/main.ts --config FILE`.
+ */
+import { readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Logger } from 'pino';
+
+import { builtinHandlers } from './commands.ts';
+import { AgentConfigError, checkPkiFiles, loadAgentConfig, type AgentConfig } from './config.ts';
+import type { Driver } from './driver.ts';
+import { Dispatcher, type CommandHandler } from './handlers.ts';
+import { createAgentLogger } from './log.ts';
+import { AgentServer } from './server.ts';
+
+const USAGE = 'usage: crewvz agent --config FILE';
+
+export interface RunningAgent {
+  address: AddressInfo;
+  dispatcher: Dispatcher;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger: Logger;
+  /** A driver to use instead of the one the config names (tests of a wrapped driver). */
+  driver?: Driver;
+  /** Extra or replacement commands, e.g. provisioning's `update` and `create`. */
+  handlers?: Record<string, CommandHandler>;
+  operationTimeoutMs?: number;
+}
+
+async function makeDriver(config: AgentConfig, logger: Logger): Promise<Driver> {
+  const driverLogger = logger.child({ component: 'driver', driver: config.driver });
+  if (config.driver === 'sim') {
+    const { createSimDriver } = await import('./sim.ts');
+    return createSimDriver({
+      stateDir: config.stateDir as string,
+      templatesDir: config.templates,
+      ...(config.beancounters ? { beancountersFile: config.beancounters } : {}),
+      logger: driverLogger,
+    });
+  }
+  const { createVzctlDriver } = await import('./vzctl.ts');
+  return createVzctlDriver({
+    vzctl: config.vzctl,
+    vzlist: config.vzlist,
+    beancounters: config.beancounters ?? '/proc/user_beancounters',
+    templatesDir: config.templates,
+    logger: driverLogger,
+  });
+}
+
+/** Opens the driver and the TLS port for a loaded config. */
+export async function startAgent(config: AgentConfig, options: StartOptions): Promise<RunningAgent> {
+  const { logger } = options;
+  await checkPkiFiles(config.pki);
+  const material = {
+    ca: await readFile(config.pki.ca, 'utf8'),
+    cert: await readFile(config.pki.cert, 'utf8'),
+    key: await readFile(config.pki.key, 'utf8'),
+  };
+
+  const driver = options.driver ?? (await makeDriver(config, logger));
+  const dispatcher = new Dispatcher({
+    driver,
+    settings: { name: config.name, domain: config.network.domain, limits: config.limits },
+    logger: logger.child({ component: 'requests' }),
+    handlers: { ...builtinHandlers(), ...options.handlers },
+    ...(options.operationTimeoutMs ? { operationTimeoutMs: options.operationTimeoutMs } : {}),
+  });
+  const server = new AgentServer({
+    tls: material,
+    dispatcher,
+    logger: logger.child({ component: 'server' }),
+    host: config.listen.host,
+    port: config.listen.port,
+  });
+
+  let address: AddressInfo;
+  try {
+    address = await server.start();
+  } catch (error) {
+    await driver.close();
+    throw error;
+  }
+  return {
+    address,
+    dispatcher,
+    async stop() {
+      await server.stop();
+      await dispatcher.idle();
+      await driver.close();
+    },
+  };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let configFile: string | undefined;
+  try {
+    const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } } });
+    configFile = values.config;
+  } catch (error) {
+    process.stderr.write(`crewvz agent: ${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (!configFile) {
+    process.stderr.write(`crewvz agent: --config FILE is required\n${USAGE}\n`);
+    return 2;
+  }
+
+  let config: AgentConfig;
+  let logger: Logger;
+  let agent: RunningAgent;
+  try {
+    const loaded = await loadAgentConfig(configFile);
+    config = loaded.config;
+    logger = createAgentLogger(config.logLevel).child({ node: config.name });
+    for (const warning of loaded.warnings) {
+      logger.warn({ config: configFile }, warning);
+    }
+    agent = await startAgent(config, { logger });
+  } catch (error) {
+    if (error instanceof AgentConfigError) {
+      process.stderr.write(`crewvz agent: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  logger.info('stopping');
+  await agent.stop();
+  return 0;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (status) => {
+      process.exitCode = status;
+    },
+    (error: unknown) => {
+      process.stderr.write(`crewvz agent: ${error instanceof Error ? error.message : error}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
