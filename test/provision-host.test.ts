@@ -1,0 +1,334 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, beforeEach, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import pino from 'pino';
+
+import { findHostAccount } from '../agent/provision/host-account.ts';
+import { loginShellScript } from '../agent/provision/login-shell.ts';
+import { Provisioner } from '../agent/provision/provisioner.ts';
+import { readMapEntries } from '../agent/provision/rewrite-map.ts';
+import { StepFailedError } from '../agent/provision/steps.ts';
+import { AgentCode } from '../agent/protocol.ts';
+import { FakeProvisionDriver } from './helpers/provision-driver.ts';
+import { makeScratchRoot, removeScratchRoot, snapshotFiles } from './helpers/scratch-root.ts';
+
+const run = promisify(execFile);
+const quiet = pino({ level: 'silent' });
+const TEMPLATE = 'debian-12-x86_64.tar.gz';
+const MAP = 'etc/apache2/crewvz-vhosts.map';
+const MAP_TEXT = '# crewvz vhosts\n\nstaff 10.9.9.9\n';
+
+const roots: string[] = [];
+after(async () => {
+  await Promise.all(roots.map(removeScratchRoot));
+});
+
+interface Node {
+  root: string;
+  driver: FakeProvisionDriver;
+  provisioner: Provisioner;
+}
+
+/** A scratch node: passwd files, a map with a comment and a foreign line, a fake ssh client. */
+async function makeNode(pool = '10.0.5.0/24'): Promise<Node> {
+  const root = await makeScratchRoot();
+  roots.push(root);
+  await mkdir(path.join(root, 'etc/apache2'), { recursive: true });
+  await writeFile(path.join(root, MAP), MAP_TEXT, { mode: 0o644 });
+
+  // The fake ssh prints one argument a line, so a test can see exactly what the shell passed on.
+  const ssh = path.join(root, 'fake-ssh');
+  const script = '#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n';
+  await writeFile(ssh, script, { mode: 0o755 });
+
+  const driver = new FakeProvisionDriver();
+  const provisioner = new Provisioner({
+    config: {
+      root,
+      stateDir: path.join(root, 'var/lib/crewvz-agent'),
+      network: {
+        pool,
+        nameservers: ['10.0.5.1'],
+        searchdomain: 'example.edu',
+        domain: 'vz.example.edu',
+      },
+      paths: {
+        keysDir: 'var/lib/crewvz/keys',
+        shellsDir: 'usr/local/lib/crewvz/shells',
+        mapFile: MAP,
+        ssh,
+      },
+      limits: { numproc: '240:240' },
+    },
+    driver,
+    logger: quiet,
+  });
+  return { root, driver, provisioner };
+}
+
+async function modeOf(file: string): Promise<{ mode: number; uid: number; gid: number }> {
+  const info = await stat(file);
+  return { mode: info.mode & 0o7777, uid: info.uid, gid: info.gid };
+}
+
+describe('create and remove under a scratch root', () => {
+  let node: Node;
+  beforeEach(async () => {
+    node = await makeNode();
+  });
+
+  it('puts every piece in place with the right modes and owners', async () => {
+    const { root, driver, provisioner } = node;
+    const status = await provisioner.create(101, TEMPLATE, 'alice');
+
+    assert.equal(status.state, 'running');
+    assert.equal(status.address, '10.0.5.1');
+    const ve = driver.ves.get(101);
+    assert.equal(ve?.spec.hostname, 'alice.vz.example.edu');
+    assert.deepEqual(ve?.spec.nameservers, ['10.0.5.1']);
+    assert.deepEqual(ve?.spec.limits, { numproc: '240:240' });
+
+    const account = await findHostAccount(root, 'alice');
+    assert.ok(account);
+    assert.equal(account.comment, 'crewvz');
+    assert.equal(account.shell, '/usr/local/lib/crewvz/shells/alice');
+    assert.notEqual(account.uid, 0);
+
+    const keys = path.join(root, 'var/lib/crewvz/keys/alice');
+    const owned = { uid: account.uid, gid: account.gid };
+    assert.deepEqual(await modeOf(keys), { mode: 0o600, ...owned });
+    assert.deepEqual(await modeOf(`${keys}.pub`), { mode: 0o644, ...owned });
+    assert.deepEqual(await modeOf(`${keys}.known_hosts`), { mode: 0o600, ...owned });
+    const publicKey = (await readFile(`${keys}.pub`, 'utf8')).trim();
+    assert.match(publicKey, /^ssh-ed25519 \S+ crewvz:alice$/);
+    assert.equal(ve?.users.get('alice'), publicKey);
+    assert.match(await readFile(keys, 'utf8'), /BEGIN OPENSSH PRIVATE KEY/);
+
+    const shell = path.join(root, 'usr/local/lib/crewvz/shells/alice');
+    assert.deepEqual(await modeOf(shell), { mode: 0o755, uid: 0, gid: 0 });
+
+    const map = await readFile(path.join(root, MAP), 'utf8');
+    assert.equal(map, `${MAP_TEXT}alice 10.0.5.1\n`);
+    assert.equal((await modeOf(path.join(root, MAP))).mode, 0o644);
+
+    const record = await provisioner.records.read(101);
+    assert.equal(record?.complete, true);
+    const recordFile = path.join(root, 'var/lib/crewvz-agent/provisioned/101.json');
+    assert.equal((await modeOf(recordFile)).mode, 0o600);
+  });
+
+  it('writes a login shell that forwards to the VE and passes commands on intact', async () => {
+    const { root, provisioner } = node;
+    await provisioner.create(101, TEMPLATE, 'alice');
+    const shell = path.join(root, 'usr/local/lib/crewvz/shells/alice');
+    const prefix = [
+      '-i',
+      '/var/lib/crewvz/keys/alice',
+      '-o',
+      'StrictHostKeyChecking=accept-new',
+      '-o',
+      'UserKnownHostsFile=/var/lib/crewvz/keys/alice.known_hosts',
+      '-o',
+      'IdentitiesOnly=yes',
+      '--',
+      'alice@10.0.5.1',
+    ];
+
+    const interactive = await run(shell, []);
+    assert.deepEqual(interactive.stdout.split('\n').slice(0, -1), prefix);
+
+    const command = 'echo "a  b"; ls $HOME -l';
+    const withCommand = await run(shell, ['-c', command]);
+    assert.deepEqual(withCommand.stdout.split('\n').slice(0, -1), [...prefix, command]);
+  });
+
+  it('refuses to write anything but whitelisted values into a login shell', () => {
+    const good = {
+      username: 'alice',
+      address: '10.0.5.1',
+      privateKey: '/k/alice',
+      knownHosts: '/k/alice.known_hosts',
+      ssh: '/usr/bin/ssh',
+    };
+    assert.doesNotThrow(() => loginShellScript(good));
+    for (const bad of [
+      { username: 'alice;reboot' },
+      { username: '$(id)' },
+      { address: '10.0.5.1 -oProxyCommand=x' },
+      { address: '10.0.5.01' },
+      { privateKey: '/k/a b' },
+      { ssh: 'ssh' },
+      { knownHosts: '/k/../../etc/x' },
+    ]) {
+      assert.throws(() => loginShellScript({ ...good, ...bad }), /username|address|path/);
+    }
+  });
+
+  it('removes every piece, keeping the rest of the map, and frees the address', async () => {
+    const { root, driver, provisioner } = node;
+    const before = await snapshotFiles(root);
+    await provisioner.create(101, TEMPLATE, 'alice');
+    await provisioner.remove(101);
+
+    assert.equal(driver.ves.size, 0);
+    assert.equal(await findHostAccount(root, 'alice'), null);
+    assert.deepEqual(await snapshotFiles(root), before);
+
+    const again = await provisioner.create(102, TEMPLATE, 'bob');
+    assert.equal(again.address, '10.0.5.1');
+  });
+
+  it('removes a VE the agent did not provision with the driver alone', async () => {
+    const { driver, provisioner } = node;
+    driver.ves.set(150, {
+      spec: {
+        id: 150,
+        template: TEMPLATE,
+        hostname: 'old',
+        address: '10.0.5.50',
+        nameservers: [],
+        searchdomain: null,
+        limits: {},
+      },
+      running: true,
+      users: new Map(),
+    });
+    await provisioner.remove(150);
+    assert.equal(driver.ves.size, 0);
+  });
+});
+
+describe('rollback at each step', () => {
+  /**
+   * Each entry breaks one step for real where it can (a path blocked by a file, an account or
+   * map line someone else owns) and through the driver where only vzctl could fail.
+   */
+  const breakers: Record<string, (node: Node) => Promise<void>> = {
+    'reserve address': async ({ root }) => {
+      await mkdir(path.join(root, 'var/lib/crewvz-agent'), { recursive: true });
+      await writeFile(path.join(root, 'var/lib/crewvz-agent/provisioned'), 'not a directory');
+    },
+    'vzctl create': async ({ driver }) => {
+      driver.fail.add('create');
+    },
+    'ssh key pair': async ({ root }) => {
+      await mkdir(path.join(root, 'var/lib/crewvz'), { recursive: true });
+      await writeFile(path.join(root, 'var/lib/crewvz/keys'), 'not a directory');
+    },
+    'VE user': async ({ driver }) => {
+      driver.fail.add('addUser');
+    },
+    'login shell': async ({ root }) => {
+      await mkdir(path.join(root, 'usr/local/lib/crewvz'), { recursive: true });
+      await writeFile(path.join(root, 'usr/local/lib/crewvz/shells'), 'not a directory');
+    },
+    'host account': async ({ root }) => {
+      const passwd = path.join(root, 'etc/passwd');
+      const line = 'alice:x:1500:1500:someone else:/home/alice:/bin/sh\n';
+      await writeFile(passwd, (await readFile(passwd, 'utf8')) + line);
+    },
+    'map entry': async ({ root }) => {
+      await writeFile(path.join(root, MAP), `${MAP_TEXT}alice 10.9.9.10\n`);
+    },
+    'vzctl start': async ({ driver }) => {
+      driver.fail.add('start');
+    },
+  };
+
+  for (const [step, breakIt] of Object.entries(breakers)) {
+    it(`leaves nothing behind when "${step}" fails`, async () => {
+      const node = await makeNode();
+      await breakIt(node);
+      const before = await snapshotFiles(node.root);
+
+      const error = await node.provisioner
+        .create(101, TEMPLATE, 'alice')
+        .catch((caught: unknown) => caught);
+
+      assert.ok(error instanceof StepFailedError, String(error));
+      assert.equal(error.step, step);
+      assert.deepEqual(error.undoFailures, []);
+      assert.equal(node.driver.ves.size, 0);
+      assert.deepEqual(await snapshotFiles(node.root), before);
+    });
+  }
+
+  it('answers STEP_FAILED for host steps and vzctl status for vzctl steps', async () => {
+    const hostFailure = await makeNode();
+    await breakers['login shell']?.(hostFailure);
+    await assert.rejects(hostFailure.provisioner.create(101, TEMPLATE, 'alice'), {
+      code: AgentCode.STEP_FAILED,
+    });
+
+    const vzctlFailure = await makeNode();
+    await assert.rejects(vzctlFailure.provisioner.create(101, 'no-such.tar.gz', 'alice'), {
+      code: 91,
+      step: 'vzctl create',
+    });
+  });
+});
+
+describe('address ledger', () => {
+  it('gives ten concurrent creates ten distinct addresses and ten host accounts', async () => {
+    const { root, provisioner } = await makeNode();
+    const ids = Array.from({ length: 10 }, (_, index) => 101 + index);
+
+    const made = await Promise.all(
+      ids.map((id) => provisioner.create(id, TEMPLATE, `user${id}`)),
+    );
+
+    assert.equal(new Set(made.map((status) => status.address)).size, 10);
+    const uids = new Set<number>();
+    for (const id of ids) {
+      const account = await findHostAccount(root, `user${id}`);
+      assert.ok(account, `user${id} has a host account`);
+      uids.add(account.uid);
+    }
+    assert.equal(uids.size, 10);
+    assert.equal((await readMapEntries(path.join(root, MAP))).size, 11);
+  });
+
+  it('never reuses the address of a stopped VE', async () => {
+    const { driver, provisioner } = await makeNode('10.0.5.1-10.0.5.3');
+    driver.ves.set(150, {
+      spec: {
+        id: 150,
+        template: TEMPLATE,
+        hostname: 'made-by-hand',
+        address: '10.0.5.1',
+        nameservers: [],
+        searchdomain: null,
+        limits: {},
+      },
+      running: false,
+      users: new Map(),
+    });
+
+    const first = await provisioner.create(101, TEMPLATE, 'alice');
+    assert.equal(first.address, '10.0.5.2');
+    await driver.stop(101);
+
+    const second = await provisioner.create(102, TEMPLATE, 'bob');
+    assert.equal(second.address, '10.0.5.3');
+    await assert.rejects(provisioner.create(103, TEMPLATE, 'carol'), {
+      step: 'reserve address',
+      message: /no free address left in network\.pool 10\.0\.5\.1-10\.0\.5\.3/,
+    });
+  });
+
+  it('refuses a username that already owns a VE before touching anything', async () => {
+    const { root, driver, provisioner } = await makeNode();
+    await provisioner.create(101, TEMPLATE, 'alice');
+    const before = await snapshotFiles(root);
+
+    await assert.rejects(provisioner.create(102, TEMPLATE, 'alice'), {
+      step: 'reserve address',
+      message: /alice already owns VE 101/,
+    });
+    assert.deepEqual([...driver.ves.keys()], [101]);
+    assert.deepEqual(await snapshotFiles(root), before);
+  });
+});
