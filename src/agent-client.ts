@@ -1,0 +1,315 @@
+/**
+ * The bot's side of the wire protocol: one persistent mutual-TLS connection per node, opened on
+ * first use, reopened with capped exponential backoff and jitter when it drops. Every call has a
+ * timeout; answers are matched to calls by id, so operations on different VEs overlap freely.
+ */
+import tls from 'node:tls';
+
+import {
+  AgentCode,
+  describeCode,
+  encodeLine,
+  LineSplitter,
+  type AgentResponse,
+} from '../agent/protocol.ts';
+import { CrewvzError } from './errors.ts';
+import type { Logger } from './log.ts';
+
+export const DEFAULT_AGENT_PORT = 7070;
+export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+/** Commands that wait on vzctl create/stop (stop alone may take 120 s). */
+export const LONG_CALL_TIMEOUT_MS = 180_000;
+const LONG_COMMANDS = new Set(['create', 'stop', 'restart', 'remove', 'update']);
+const CONNECT_TIMEOUT_MS = 10_000;
+const BACKOFF_INITIAL_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+/** A connection that drops sooner than this counts as a failed attempt, not a success. */
+const STABLE_AFTER_MS = 5_000;
+/** A call never dials more often than this; in between it fails at once. */
+const MIN_DIAL_INTERVAL_MS = 1_000;
+const SERVER_AUTH_OID = '1.3.6.1.5.5.7.3.1';
+
+/** The agent answered with a non-zero code. `code` is numeric: vzctl's status or an AgentCode. */
+export class AgentCallError extends Error {
+  constructor(
+    readonly node: string,
+    readonly command: string,
+    readonly code: number,
+    readonly lines: string[],
+  ) {
+    const detail = lines.length > 0 ? `: ${lines.join('; ')}` : '';
+    super(`${command} on ${node} failed with code ${code} (${describeCode(code)})${detail}`);
+    this.name = 'AgentCallError';
+  }
+}
+
+/** The node could not be reached, or the connection dropped before the answer came. */
+export class NodeUnreachableError extends CrewvzError {
+  constructor(
+    readonly node: string,
+    readonly reason: string,
+  ) {
+    super('crewvz.node_unreachable', `node ${node} is unreachable (${reason})`);
+  }
+}
+
+export interface AgentClientOptions {
+  /** The node's name: the DNS name its certificate must carry. */
+  name: string;
+  /** host:port, [ipv6]:port or host (port 7070). */
+  address: string;
+  tls: { ca: string; cert: string; key: string };
+  logger: Logger;
+  callTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+}
+
+export interface CallOptions {
+  timeoutMs?: number;
+}
+
+interface Pending {
+  command: string;
+  resolve(returned: unknown[]): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export function parseAddress(address: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(address);
+  const host = match?.[1] ?? match?.[2];
+  const port = match?.[3] === undefined ? DEFAULT_AGENT_PORT : Number(match[3]);
+  if (!match || host === undefined || port < 1 || port > 65535) {
+    throw new CrewvzError('crewvz.config', `agent address '${address}' is not HOST[:PORT]`);
+  }
+  return { host, port };
+}
+
+export class AgentClient {
+  readonly name: string;
+  private readonly logger: Logger;
+  private readonly host: string;
+  private readonly port: number;
+  private socket: tls.TLSSocket | null = null;
+  private connecting: Promise<tls.TLSSocket> | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private failures = 0;
+  private lastDialAt = 0;
+  private lastError = 'not connected yet';
+  private retryTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(private readonly options: AgentClientOptions) {
+    this.name = options.name;
+    this.logger = options.logger.child({ node: options.name });
+    ({ host: this.host, port: this.port } = parseAddress(options.address));
+  }
+
+  get connected(): boolean {
+    return this.socket !== null;
+  }
+
+  /** Sends one command; resolves with `returned` on code 0. */
+  async call(command: string, args: unknown[] = [], options: CallOptions = {}): Promise<unknown[]> {
+    if (this.closed) {
+      throw new NodeUnreachableError(this.name, 'the client is closed');
+    }
+    const socket = await this.ensureConnected();
+    const id = this.nextId++;
+    const timeoutMs =
+      options.timeoutMs ??
+      (LONG_COMMANDS.has(command)
+        ? Math.max(LONG_CALL_TIMEOUT_MS, this.options.callTimeoutMs ?? 0)
+        : (this.options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS));
+
+    return new Promise<unknown[]>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        this.logger.warn({ command, id, timeoutMs }, 'agent call timed out');
+        const seconds = Math.round(timeoutMs / 1000);
+        reject(
+          new AgentCallError(this.name, command, AgentCode.TIMEOUT, [
+            `no answer from ${this.name} within ${seconds} s; the operation may still finish`,
+          ]),
+        );
+      }, timeoutMs);
+      timer.unref();
+      this.pending.set(id, { command, resolve, reject, timer });
+      socket.write(encodeLine({ command: command as never, arguments: args, id }));
+    });
+  }
+
+  private async ensureConnected(): Promise<tls.TLSSocket> {
+    if (this.socket) {
+      return this.socket;
+    }
+    if (!this.connecting) {
+      if (Date.now() - this.lastDialAt < MIN_DIAL_INTERVAL_MS && this.failures > 0) {
+        throw new NodeUnreachableError(this.name, this.lastError);
+      }
+      this.connecting = this.dial().finally(() => {
+        this.connecting = null;
+      });
+    }
+    return this.connecting;
+  }
+
+  private dial(): Promise<tls.TLSSocket> {
+    this.lastDialAt = Date.now();
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
+    const socket = tls.connect({
+      host: this.host,
+      port: this.port,
+      ca: this.options.tls.ca,
+      cert: this.options.tls.cert,
+      key: this.options.tls.key,
+      servername: this.name,
+      minVersion: 'TLSv1.2',
+      rejectUnauthorized: true,
+      // The node's name, not the dialled address, is what its certificate must prove.
+      checkServerIdentity: (_host, cert) => tls.checkServerIdentity(this.name, cert),
+    });
+
+    return new Promise((resolve, reject) => {
+      const fail = (reason: string): void => {
+        socket.destroy();
+        this.lastError = reason;
+        this.failures += 1;
+        this.scheduleRetry();
+        reject(new NodeUnreachableError(this.name, reason));
+      };
+      const timer = setTimeout(
+        () => fail('connect timed out'),
+        this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+      );
+      timer.unref();
+
+      socket.once('error', (error) => {
+        clearTimeout(timer);
+        fail(error.message);
+      });
+      socket.once('secureConnect', () => {
+        clearTimeout(timer);
+        const usages = socket.getPeerX509Certificate()?.keyUsage ?? [];
+        if (!usages.includes(SERVER_AUTH_OID)) {
+          fail('its certificate is not a server certificate (no extended key usage serverAuth)');
+          return;
+        }
+        socket.removeAllListeners('error');
+        this.adopt(socket);
+        resolve(socket);
+      });
+    });
+  }
+
+  private adopt(socket: tls.TLSSocket): void {
+    const connectedAt = Date.now();
+    this.socket = socket;
+    this.lastError = 'not connected';
+    socket.setKeepAlive(true, 15_000);
+    this.logger.info({ address: `${this.host}:${this.port}` }, 'connected to agent');
+
+    const splitter = new LineSplitter({
+      line: (text) => this.receive(text),
+      oversize: () => this.logger.warn('agent sent an oversize line; discarded'),
+    });
+    socket.on('data', (chunk: Buffer) => splitter.push(chunk));
+    socket.on('error', (error) => {
+      this.lastError = error.message;
+    });
+    socket.on('close', () => {
+      this.socket = null;
+      const stable = Date.now() - connectedAt >= STABLE_AFTER_MS;
+      this.failures = stable ? 0 : this.failures + 1;
+      const why = this.lastError === 'not connected' ? 'closed by the agent' : this.lastError;
+      this.rejectAll(`connection lost: ${why}`);
+      if (!this.closed) {
+        this.logger.warn({ stable }, 'connection to agent lost');
+        this.scheduleRetry();
+      }
+    });
+  }
+
+  private receive(text: string): void {
+    let response: AgentResponse;
+    try {
+      response = JSON.parse(text) as AgentResponse;
+    } catch {
+      this.logger.warn({ bytes: text.length }, 'agent sent a line that is not JSON');
+      return;
+    }
+    const pending = typeof response.id === 'number' ? this.pending.get(response.id) : undefined;
+    if (!pending || typeof response.id !== 'number') {
+      this.logger.debug({ id: response.id, code: response.code }, 'answer with no waiting call');
+      return;
+    }
+    this.pending.delete(response.id);
+    clearTimeout(pending.timer);
+    const returned = Array.isArray(response.returned) ? response.returned : [];
+    if (response.code === AgentCode.OK) {
+      pending.resolve(returned);
+      return;
+    }
+    const lines = returned.map(String);
+    pending.reject(new AgentCallError(this.name, pending.command, response.code, lines));
+  }
+
+  private rejectAll(reason: string): void {
+    for (const [id, pending] of this.pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new NodeUnreachableError(this.name, reason));
+      this.pending.delete(id);
+    }
+  }
+
+  /** Background reconnect: exponential in the failures so far, capped, with full jitter. */
+  private scheduleRetry(): void {
+    if (this.closed || this.retryTimer) {
+      return;
+    }
+    const initial = this.options.backoffInitialMs ?? BACKOFF_INITIAL_MS;
+    const cap = this.options.backoffMaxMs ?? BACKOFF_MAX_MS;
+    const ceiling = Math.min(cap, initial * 2 ** Math.min(this.failures, 16));
+    const waitMs = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    this.logger.debug({ attempt: this.failures, waitMs }, 'agent reconnect scheduled');
+
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (!this.socket && !this.connecting && !this.closed) {
+        this.connecting = this.dial().finally(() => {
+          this.connecting = null;
+        });
+        this.connecting.catch(() => undefined);
+      }
+    }, waitMs);
+    this.retryTimer.unref();
+  }
+
+  /** Closes the connection; calls still waiting are rejected. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
+    this.rejectAll('the client was closed');
+    const socket = this.socket;
+    this.socket = null;
+    if (socket) {
+      await new Promise<void>((resolve) => {
+        socket.once('close', () => resolve());
+        socket.end();
+        setTimeout(() => {
+          socket.destroy();
+          resolve();
+        }, 1000).unref();
+      });
+    }
+  }
+}
