@@ -47,7 +47,9 @@ describe('computeDeltas', () => {
     const afterReset = computeDeltas(old, [row('101', 'numproc', 0, 10)], [running(101, T0)]);
 
     assert.deepEqual(afterReset.growth, []);
-    assert.deepEqual(afterReset.resets, [{ ve: '101', resource: 'numproc', reason: 'failcnt fell' }]);
+    assert.deepEqual(afterReset.resets, [
+      { ve: '101', resource: 'numproc', reason: 'failcnt fell' },
+    ]);
 
     const later = computeDeltas(afterReset.baselines, [row('101', 'numproc', 7, 10)], []);
     assert.deepEqual(later.growth.map((g) => g.delta), [7]);
@@ -57,7 +59,8 @@ describe('computeDeltas', () => {
     // failcnt climbed back past the old value between two polls: vzubc would say +4.
     const old = baselines([['101', 'privvmpages', { failcnt: 36, maxheld: 900, startedAt: T0 }]]);
     const restarted = '2024-05-01T10:05:00.000Z';
-    const result = computeDeltas(old, [row('101', 'privvmpages', 40, 80)], [running(101, restarted)]);
+    const rows = [row('101', 'privvmpages', 40, 80)];
+    const result = computeDeltas(old, rows, [running(101, restarted)]);
 
     assert.deepEqual(result.growth.map((g) => g.delta), [40]);
     assert.deepEqual(result.resets.map((r) => r.reason), ['restarted']);
@@ -92,7 +95,8 @@ describe('computeDeltas', () => {
   });
 
   it('compares an unlimited maxheld as larger than any number', () => {
-    const old = baselines([['101', 'numproc', { failcnt: 3, maxheld: 'unlimited', startedAt: T0 }]]);
+    const kept: Baseline = { failcnt: 3, maxheld: 'unlimited', startedAt: T0 };
+    const old = baselines([['101', 'numproc', kept]]);
     const result = computeDeltas(old, [row('101', 'numproc', 5, 90)], [
       running(101, '2024-05-01T12:00:00.000Z'),
     ]);

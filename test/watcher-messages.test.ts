@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { parseBeancounters } from '../agent/beancounters.ts';
+import type { UbcRow } from '../agent/protocol.ts';
+import { meaningOf, suggestCommand, suggestLimits } from '../src/watcher/advice.ts';
+import { backLines, channelLines, ownerLines, type AlertItem } from '../src/watcher/messages.ts';
+
+// Sample A of the OpenVZ wiki: CT 123 on a 32-bit kernel, where unlimited is 2147483647.
+const SAMPLE = readFileSync(
+  new URL('./fixtures/watcher/inside-ve-32bit.txt', import.meta.url),
+  'utf8',
+);
+const rows = parseBeancounters(SAMPLE);
+
+function sample(resource: string): UbcRow {
+  const found = rows.find((row) => row.resource === resource);
+  assert.ok(found, `sample has ${resource}`);
+  return found;
+}
+
+function item(resource: string, delta: number, owner: string | null = 'irc:alice'): AlertItem {
+  const row = sample(resource);
+  return { ve: row.ve, owner, resource, delta, row };
+}
+
+describe('suggestLimits', () => {
+  it('raises a pages barrier by half and keeps the barrier-limit gap', () => {
+    // 49152:53575 pages; the barrier rounds to whole MiB, the gap of 4423 pages stays.
+    assert.deepEqual(suggestLimits(sample('privvmpages')), { barrier: '73728', limit: '78151' });
+  });
+
+  it('keeps barrier = limit for items such as numproc', () => {
+    assert.deepEqual(suggestLimits(sample('numproc')), { barrier: '98', limit: '98' });
+  });
+
+  it('rounds bytes to whole KiB and keeps kmemsize gap', () => {
+    assert.deepEqual(suggestLimits(sample('kmemsize')), { barrier: '4128768', limit: '4312268' });
+  });
+
+  it('adds a gap where equal barrier and limit are harmful', () => {
+    const flat: UbcRow = { ...sample('dcachesize'), barrier: 1048576, limit: 1048576 };
+    assert.deepEqual(suggestLimits(flat), { barrier: '1572864', limit: '1730560' });
+  });
+
+  it('keeps an unlimited limit as the word unlimited, never LONG_MAX', () => {
+    const expected = { barrier: '9216', limit: 'unlimited' };
+    assert.deepEqual(suggestLimits(sample('oomguarpages')), expected);
+  });
+
+  it('has nothing to raise when nothing caps the resource', () => {
+    assert.equal(suggestLimits(sample('physpages')), null);
+    assert.equal(suggestCommand(sample('physpages')), null);
+  });
+
+  it('turns values past what a double holds exactly into unlimited', () => {
+    const huge: UbcRow = { ...sample('kmemsize'), barrier: 8e15, limit: 8.5e15 };
+    assert.deepEqual(suggestLimits(huge), { barrier: 'unlimited', limit: 'unlimited' });
+  });
+
+  it('writes the exact !ve set command', () => {
+    assert.equal(suggestCommand(sample('numfile')), '!ve set 123 numfile 3072:3072');
+  });
+});
+
+describe('channelLines', () => {
+  it('lists every VE and resource that grew in one message, with human units', () => {
+    const other: AlertItem = { ...item('numproc', 1, null), ve: '7' };
+    const lines = channelLines('node1', [item('privvmpages', 3), item('numproc', 2), other], []);
+
+    assert.deepEqual(lines, [
+      'Beancounters on node1: 2 VEs hit a limit since the last check.',
+      'VE 7 (unmanaged): numproc +1 (held 20, barrier 65, limit 65)',
+      'VE 123 (owner irc:alice): numproc +2 (held 20, barrier 65, limit 65)',
+      'VE 123 (owner irc:alice): privvmpages +3 (held 18 MiB, barrier 192 MiB, limit 209 MiB)',
+    ]);
+  });
+
+  it('shows unlimited values as unlimited', () => {
+    const lines = channelLines('node1', [item('oomguarpages', 1)], []);
+    assert.match(lines[1] ?? '', /limit unlimited\)$/);
+    assert.doesNotMatch(lines.join('\n'), /2147483647/);
+  });
+
+  it('names newly found unmanaged VEs, and says nothing when nothing happened', () => {
+    assert.deepEqual(channelLines('node1', [], ['204', '31']), [
+      'VEs on node1 that the bot does not manage: 31, 204.',
+    ]);
+    assert.deepEqual(channelLines('node1', [], []), []);
+  });
+});
+
+describe('ownerLines', () => {
+  it('explains in plain words what ran out and what a crew member could run', () => {
+    const lines = ownerLines('node1', [item('privvmpages', 3), item('physpages', 1)]);
+
+    assert.equal(lines[0], 'Your VE 123 on node1 ran out of something since the last check:');
+    assert.match(lines[1] ?? '', /^- RAM \(physpages\) ran out once/);
+    assert.match(lines[2] ?? '', /unlimited already/);
+    assert.match(lines[3] ?? '', /^- memory your programs may allocate \(privvmpages\) ran out 3/);
+    assert.equal(
+      lines[4],
+      '  Ask the crew to raise it; a crew member could run: ' +
+        '!ve set 123 privvmpages 73728:78151 (288 MiB:305 MiB)',
+    );
+  });
+
+  it('has a plain meaning for every resource of the sample', () => {
+    for (const row of rows) {
+      assert.notEqual(meaningOf(row.resource).what, row.resource, row.resource);
+    }
+  });
+});
+
+describe('backLines', () => {
+  it('says how long the node was away', () => {
+    assert.deepEqual(backLines('node1', 0, 5 * 60_000), [
+      'Node node1 answers again after 5 minutes; beancounter alerts for it resume.',
+    ]);
+  });
+});
