@@ -1,0 +1,387 @@
+/**
+ * The IRC chat adapter. irc-framework handles the socket, CAP negotiation, SASL and ISUPPORT;
+ * this class reads every parsed line through one raw middleware (registered once, so no
+ * reconnect ever doubles a handler), vouches for people by services account, and writes every
+ * line through the flood-safe output queue. It reconnects by itself with capped backoff.
+ */
+import irc, { type Client, type IrcMessage } from 'irc-framework';
+import type { Logger } from '../src/log.ts';
+import { backoffMs } from './backoff.ts';
+import { foldCase } from './irc-accounts.ts';
+import type { IrcConfig } from './irc-config.ts';
+import { IdentityResolver } from './irc-identity.ts';
+import { OutputQueue } from './irc-output.ts';
+import { byteLength, toWireLines } from './irc-split.ts';
+import { KeyedLimiter, TokenBucket } from './token-bucket.ts';
+import type {
+  ChatAdapter,
+  Conversation,
+  Destination,
+  InboundMessage,
+  MessageHandler,
+  Reply,
+} from './types.ts';
+
+export interface IrcAdapterOptions extends IrcConfig {
+  logger: Logger;
+}
+
+/** A connection that lasted less than this counts as a failed attempt (e.g. a k-line on join). */
+const STABLE_MS = 30_000;
+const QUIT_WAIT_MS = 2_000;
+/** JOIN refusals that may pass: rate limits, full, invite-only, banned, bad key, needs account. */
+const JOIN_REFUSED = new Set(['405', '437', '471', '473', '474', '475', '477', '489']);
+const DEFAULT_LONG_SUMMARY = 'the full answer is in a private message.';
+
+export class IrcAdapter implements ChatAdapter {
+  readonly name = 'irc';
+  private readonly config: IrcConfig;
+  private readonly log: Logger;
+  private readonly client: Client;
+  private readonly queue: OutputQueue;
+  private readonly identity: IdentityResolver;
+  private readonly limiter: KeyedLimiter;
+  private readonly joined = new Set<string>();
+  private readonly joinRetries = new Map<string, { attempt: number; timer?: NodeJS.Timeout }>();
+  /** Output for people not online now, by folded account, delivered when they show up. */
+  private readonly waitingForAccount = new Map<string, string[]>();
+  private handler: MessageHandler | undefined;
+  private registered = false;
+  private registeredAt = 0;
+  private failures = 0;
+  private stopping = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  /** Our own user@host as the server relays it, learned from our JOIN echo. */
+  private own: { user?: string; host?: string } = {};
+
+  constructor(options: IrcAdapterOptions) {
+    const { logger, ...config } = options;
+    this.config = config;
+    this.log = logger.child({ adapter: 'irc' });
+    this.client = new irc.Client({
+      host: config.host,
+      port: config.port,
+      tls: config.tls,
+      rejectUnauthorized: true,
+      nick: config.nick,
+      username: config.username,
+      gecos: 'crewvz bot',
+      ...(config.sasl ? { account: { ...config.sasl } } : {}),
+      auto_reconnect: false,
+      version: null,
+    });
+
+    const rate = config.rate;
+    this.queue = new OutputQueue(
+      new TokenBucket(rate.burst, rate.linesPerSecond),
+      {
+        ready: (target) => this.ready(target),
+        write: (line) => this.write(line),
+        prefixBytes: () => this.prefixBytes(),
+      },
+      this.log,
+    );
+    this.limiter = new KeyedLimiter(rate.userBurst, rate.userPerMinute / 60);
+    this.identity = new IdentityResolver(
+      {
+        casemapping: () => this.client.network.options.CASEMAPPING,
+        capEnabled: (name) => this.client.network.cap.isEnabled(name),
+        hasWhox: () => Boolean(this.client.network.supports('WHOX')),
+        ownNick: () => this.client.user.nick,
+        inChannel: (channel) => this.joined.has(this.fold(channel)),
+      },
+      (line) => this.queue.push({ kind: 'raw', line }, true),
+      (nick, account) => this.deliverWaiting(nick, account),
+    );
+    this.bindOnce();
+  }
+
+  async start(handler: MessageHandler): Promise<void> {
+    if (this.handler) {
+      throw new Error('IrcAdapter.start() was called twice; create one adapter per connection');
+    }
+    this.handler = handler;
+    this.log.info({ host: this.config.host, port: this.config.port }, 'connecting to IRC');
+    this.client.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.reconnectTimer);
+    this.clearJoinRetries();
+    this.queue.stop();
+    this.identity.reset();
+    const wasConnected = this.client.connected;
+    const closed = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, QUIT_WAIT_MS);
+      this.client.on('socket close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.client.quit('crewvz stopping');
+    if (wasConnected) {
+      await closed;
+    }
+  }
+
+  async send(destination: Destination, reply: Reply): Promise<void> {
+    const lines = toWireLines(reply.lines);
+    switch (destination.kind) {
+      case 'alerts':
+        this.enqueue(this.config.alertChannel ?? this.config.channels[0], lines);
+        return;
+      case 'conversation':
+        this.enqueue(destination.conversation.room, lines);
+        return;
+      case 'user':
+        this.sendToIdentity(destination.identity, lines);
+    }
+  }
+
+  private sendToIdentity(identity: string, lines: string[]): void {
+    if (!identity.startsWith('irc:')) {
+      this.log.warn({ identity }, 'not an IRC identity; message dropped');
+      return;
+    }
+    const account = identity.slice('irc:'.length);
+    const nick = this.registered ? this.identity.tracker.nickForAccount(account) : undefined;
+    if (nick) {
+      this.enqueue(nick, lines);
+      return;
+    }
+    const key = this.fold(account);
+    this.waitingForAccount.set(key, [...(this.waitingForAccount.get(key) ?? []), ...lines]);
+  }
+
+  private deliverWaiting(nick: string, account: string): void {
+    const key = this.fold(account);
+    const lines = this.waitingForAccount.get(key);
+    if (lines) {
+      this.waitingForAccount.delete(key);
+      this.enqueue(nick, lines);
+    }
+  }
+
+  /** Answers where the command was asked; long output goes to the asker privately. */
+  private async respond(conversation: Conversation, nick: string, reply: Reply): Promise<void> {
+    const lines = toWireLines(reply.lines);
+    if (conversation.kind === 'channel' && reply.long) {
+      this.enqueue(nick, lines);
+      const summary = toWireLines([reply.summary ?? DEFAULT_LONG_SUMMARY]).join(' ');
+      this.enqueue(conversation.room, [`${nick}: ${summary || DEFAULT_LONG_SUMMARY}`]);
+      return;
+    }
+    this.enqueue(conversation.room, lines);
+  }
+
+  private enqueue(target: string, lines: string[]): void {
+    for (const text of lines) {
+      this.queue.push({ kind: 'message', command: 'PRIVMSG', target, text });
+    }
+  }
+
+  private bindOnce(): void {
+    this.client.use((_client, raw) => {
+      raw.use((_command, message, _line, _client2, next) => {
+        // irc-framework updates its own state (ISUPPORT, caps, nick) first.
+        next();
+        try {
+          this.onLine(message);
+        } catch (error) {
+          this.log.error({ err: error, command: message.command }, 'IRC line handling failed');
+        }
+      });
+    });
+    this.client.on('registered', () => this.onRegistered());
+    this.client.on('socket close', () => this.onClosed());
+    this.client.on('sasl failed', (event: { reason?: string }) => {
+      this.log.error(
+        { reason: event.reason, account: this.config.sasl?.account },
+        'SASL login failed; check adapters.irc.sasl (account and password) with services',
+      );
+    });
+  }
+
+  private onLine(message: IrcMessage): void {
+    this.identity.observe(message);
+    const p = message.params;
+    switch (message.command) {
+      case 'JOIN':
+        if (this.isMe(message.nick)) this.onOwnJoin(message);
+        return;
+      case 'PART':
+        if (this.isMe(message.nick)) this.joined.delete(this.fold(p[0]));
+        return;
+      case 'KICK':
+        if (this.isMe(p[1])) this.onKicked(p[0]);
+        return;
+      case '433':
+        // Nick taken while registering: try the next one rather than hang.
+        if (!this.registered) this.write(`NICK ${p[1] ?? this.config.nick}_`);
+        return;
+      case 'PRIVMSG':
+        void this.onPrivmsg(message);
+        return;
+      default:
+        if (JOIN_REFUSED.has(message.command)) this.onJoinRefused(p[1], message.command);
+    }
+  }
+
+  private onRegistered(): void {
+    this.registered = true;
+    this.registeredAt = Date.now();
+    this.log.info({ nick: this.client.user.nick, caps: this.client.network.cap.enabled },
+      'registered on IRC');
+    for (const channel of this.config.channels) {
+      this.join(channel);
+    }
+    this.queue.drain();
+  }
+
+  private onOwnJoin(message: IrcMessage): void {
+    const channel = message.params[0];
+    const key = this.fold(channel);
+    this.joined.add(key);
+    this.own = { user: message.ident, host: message.hostname };
+    clearTimeout(this.joinRetries.get(key)?.timer);
+    this.joinRetries.delete(key);
+    this.log.info({ channel }, 'joined channel');
+    this.identity.scanChannel(channel);
+    this.queue.drain();
+  }
+
+  private onKicked(channel: string): void {
+    this.joined.delete(this.fold(channel));
+    this.log.warn({ channel }, 'kicked from channel; rejoining later');
+    this.retryJoin(channel);
+  }
+
+  private onJoinRefused(channel: string | undefined, code: string): void {
+    const wanted = this.config.channels.find((c) => this.fold(c) === this.fold(channel ?? ''));
+    if (wanted) {
+      this.log.warn({ channel: wanted, code }, 'JOIN refused; will retry');
+      this.retryJoin(wanted);
+    }
+  }
+
+  private retryJoin(channel: string): void {
+    const key = this.fold(channel);
+    const entry = this.joinRetries.get(key) ?? { attempt: 0 };
+    clearTimeout(entry.timer);
+    const wait = backoffMs(entry.attempt, this.config.reconnect.minMs, this.config.reconnect.maxMs);
+    entry.attempt += 1;
+    entry.timer = setTimeout(() => {
+      if (this.registered && !this.joined.has(key)) this.join(channel);
+    }, wait);
+    entry.timer.unref();
+    this.joinRetries.set(key, entry);
+  }
+
+  private join(channel: string): void {
+    this.queue.push({ kind: 'raw', line: `JOIN ${channel}` }, true);
+  }
+
+  private onClosed(): void {
+    const wasRegistered = this.registered;
+    this.registered = false;
+    this.joined.clear();
+    this.clearJoinRetries();
+    this.identity.reset();
+    this.queue.dropRaw();
+    if (this.stopping) {
+      return;
+    }
+
+    const stable = wasRegistered && Date.now() - this.registeredAt >= STABLE_MS;
+    this.failures = stable ? 0 : this.failures + 1;
+    const waitMs = backoffMs(this.failures, this.config.reconnect.minMs,
+      this.config.reconnect.maxMs);
+    this.log.warn({ attempt: this.failures, waitMs, queued: this.queue.size },
+      'IRC connection lost; reconnecting');
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => {
+      if (!this.stopping) this.client.connect();
+    }, waitMs);
+  }
+
+  private async onPrivmsg(message: IrcMessage): Promise<void> {
+    const [target = '', text = ''] = message.params;
+    const nick = message.nick;
+    if (!this.handler || !nick || this.isMe(nick)) return;
+    if (text.startsWith('\x01') || !text.trimStart().startsWith('!')) return;
+
+    const conversation: Conversation = this.isChannel(target)
+      ? { kind: 'channel', room: target }
+      : { kind: 'private', room: nick };
+    const respond = (reply: Reply): Promise<void> => this.respond(conversation, nick, reply);
+    const account = await this.identity.accountFor(message);
+
+    const limitKey = account ? `a:${this.fold(account)}` : `h:${message.hostname || nick}`;
+    const verdict = this.limiter.check(limitKey);
+    if (verdict === 'drop') return;
+    if (verdict === 'warn') {
+      await respond({
+        lines: [`${nick}: that is too many commands at once; wait a minute, then try again.`],
+      });
+      return;
+    }
+
+    const inbound: InboundMessage = {
+      adapter: this.name,
+      sender: { identity: account === null ? null : `irc:${account}`, display: nick },
+      conversation,
+      text: text.trim(),
+    };
+    if (message.tags.msgid) inbound.eventId = message.tags.msgid;
+    this.log.info({ nick, identity: inbound.sender.identity, where: conversation.kind,
+      length: text.length }, 'IRC command');
+    try {
+      await this.handler(inbound, respond);
+    } catch (error) {
+      this.log.error({ err: error, nick }, 'command handler failed');
+    }
+  }
+
+  private ready(target: string | undefined): boolean {
+    if (!this.registered || !this.client.connected) return false;
+    if (target === undefined || !this.isChannel(target)) return true;
+    return this.joined.has(this.fold(target));
+  }
+
+  private write(line: string): void {
+    // Last line of defence: the queue only builds lines from sanitized text.
+    if (/[\r\n\0]/.test(line)) {
+      this.log.error({ bytes: byteLength(line) }, 'refused to send a line with CR, LF or NUL');
+      return;
+    }
+    this.client.raw(line);
+  }
+
+  /** Bytes of `nick!user@host` as relayed; a worst case until our JOIN echo shows the real one. */
+  private prefixBytes(): number {
+    const options = this.client.network.options;
+    const userBytes = this.own.user ? byteLength(this.own.user) : Number(options.USERLEN ?? 10) + 1;
+    const hostBytes = this.own.host ? byteLength(this.own.host) : Number(options.HOSTLEN ?? 63);
+    return byteLength(this.client.user.nick) + 1 + userBytes + 1 + hostBytes;
+  }
+
+  private clearJoinRetries(): void {
+    for (const entry of this.joinRetries.values()) clearTimeout(entry.timer);
+    this.joinRetries.clear();
+  }
+
+  private isChannel(target: string): boolean {
+    const types = this.client.network.options.CHANTYPES;
+    const prefixes = Array.isArray(types) ? types : ['#', '&'];
+    return prefixes.includes(target.charAt(0));
+  }
+
+  private isMe(nick: string | undefined): boolean {
+    return nick !== undefined && this.fold(nick) === this.fold(this.client.user.nick);
+  }
+
+  private fold(text: string): string {
+    return foldCase(text, this.client.network.options.CASEMAPPING);
+  }
+}
