@@ -104,8 +104,8 @@ describe('agent protocol: codes for bad requests', () => {
       assert.equal(answer.code, AgentCode.MALFORMED_JSON, line);
       await assertStillServes();
     }
-    const invalidUtf8 = [Buffer.from('{"command":"pi'), Buffer.from([0xff, 0xfe]), Buffer.from('ng"}\n')];
-    raw.send(Buffer.concat(invalidUtf8));
+    const badBytes = Buffer.from([0xff, 0xfe]);
+    raw.send(Buffer.concat([Buffer.from('{"command":"pi'), badBytes, Buffer.from('ng"}\n')]));
     assert.equal((await raw.next()).code, AgentCode.MALFORMED_JSON);
     await assertStillServes();
   });
@@ -220,7 +220,7 @@ describe('agent protocol: 1003 for hostile and malformed arguments', () => {
     ['shell in BARRIER', 'set', () => [101, 'numproc', '10;reboot'], /BARRIER/],
     ['negative BARRIER', 'set', () => [101, 'numproc', '-1'], /BARRIER/],
     ['BARRIER over LONG_MAX', 'set', () => [101, 'kmemsize', '9223372036854775808'], /larger/],
-    ['suffixed BARRIER over LONG_MAX', 'set', () => [101, 'kmemsize', '9007199254740993G'], /larger/],
+    ['suffixed BARRIER over LONG_MAX', 'set', () => [101, 'kmemsize', '9007199254740993G'], /large/],
     ['LIMIT over LONG_MAX', 'set', () => [101, 'kmemsize', '1:99999999999999999999'], /LIMIT/],
     ['suffix on an items resource', 'set', () => [101, 'numproc', '1K'], /counts items/],
     ['three parts', 'set', () => [101, 'numproc', '1:2:3'], /at most one/],
