@@ -1,0 +1,73 @@
+/** !help and !whoami: the two commands anyone may use, identified or not. */
+import { UserFacingError } from '../src/errors.ts';
+import { atLeast } from '../src/roles.ts';
+import { define, type CommandSpec } from './types.ts';
+
+function allowed(spec: CommandSpec, role: Parameters<typeof atLeast>[0] | null): boolean {
+  if (spec.role === 'anyone') {
+    return true;
+  }
+  return role !== null && atLeast(role, spec.role);
+}
+
+export const help = define({
+  name: 'help',
+  aliases: ['commands'],
+  usage: 'help [command]',
+  summary: 'list the commands you may use, or explain one',
+  role: 'anyone',
+  args: [{ name: 'command', type: 'rest', optional: true }],
+  mutating: false,
+  async handler({ args, caller, services, respond }) {
+    const asked = args.optionalText('command')?.toLowerCase().replace(/^!/, '');
+
+    if (asked) {
+      const spec = services.registry.find(
+        (entry) => entry.name === asked || (entry.aliases ?? []).includes(asked),
+      );
+      if (!spec) {
+        throw new UserFacingError(`no command '${asked}'; !help lists them all`);
+      }
+      const lines = [`!${spec.usage}`, `  ${spec.summary}`];
+      lines.push(`  role: ${spec.role}${spec.mutating ? ', changes things' : ''}`);
+      if (spec.aliases?.length) {
+        lines.push(`  also: ${spec.aliases.map((alias) => `!${alias}`).join(', ')}`);
+      }
+      await respond({ lines, long: true });
+      return;
+    }
+    const usable = services.registry.filter((spec) => allowed(spec, caller.role));
+    const width = Math.max(...usable.map((spec) => spec.usage.length + 1));
+    const lines = usable.map((spec) => `!${spec.usage}`.padEnd(width + 2) + spec.summary);
+    if (caller.identity === null) {
+      lines.push('identify with your network (NickServ on IRC) to use the other commands');
+    }
+    await respond({ lines, long: true, summary: `${usable.length} commands; sent you the list` });
+  },
+});
+
+export const whoami = define({
+  name: 'whoami',
+  usage: 'whoami',
+  summary: 'show who the bot thinks you are and your role',
+  role: 'anyone',
+  args: [],
+  mutating: false,
+  async handler({ caller, services, respond }) {
+    if (caller.identity === null) {
+      await respond({
+        lines: [
+          `you are ${caller.display}, but your network does not vouch for you: identify with ` +
+            `its services (on IRC: /msg NickServ IDENTIFY account password) and try again`,
+        ],
+      });
+      return;
+    }
+    const { role, source } = services.roles.explain(caller.identity);
+    const FROM = { default: '', config: ' (from the config)', grant: ' (granted with !grant)' };
+    const from = FROM[source];
+    await respond({ lines: [`you are ${caller.identity}, role ${role}${from}`] });
+  },
+});
+
+export const HELP_COMMANDS = [help, whoami];

@@ -1,0 +1,150 @@
+/** Operating existing VEs: list, status, start/stop/restart, remove, beancounters, limits. */
+import type { VeStatus } from '../agent/protocol.ts';
+import { ubcTable, table } from '../src/format.ts';
+import { UserFacingError } from '../src/errors.ts';
+import type { VeAction } from '../src/ve-ops.ts';
+import { actorOf } from './actor.ts';
+import { define, type CommandSpec } from './types.ts';
+
+function stateText(live: VeStatus | null): string {
+  if (live === null) {
+    return 'unknown (node unreachable)';
+  }
+  const since = live.state === 'running' && live.startedAt ? ` since ${live.startedAt}` : '';
+  return `${live.state}${since}`;
+}
+
+export const veList = define({
+  name: 've list',
+  aliases: ['ves'],
+  usage: 've list',
+  summary: 'your VEs (every VE for the crew), with their state',
+  role: 'student',
+  args: [],
+  mutating: false,
+  async handler(context) {
+    const listed = await context.services.ves.list(actorOf(context));
+    if (listed.length === 0) {
+      await context.respond({ lines: ['no VEs yet; !ve create asks for one'] });
+      return;
+    }
+    const rows = listed.map(({ ve, live }) => [
+      `VE ${ve.id}`,
+      ve.node,
+      ve.owner,
+      ve.username,
+      live?.address ?? '-',
+      stateText(live),
+    ]);
+    const lines = table(['VE', 'node', 'owner', 'login', 'address', 'state'], rows);
+    await context.respond({ lines, long: true, summary: `${listed.length} VE(s)` });
+  },
+});
+
+export const veStatus = define({
+  name: 've status',
+  usage: 've status ID',
+  summary: 'state, address and start time of one VE',
+  role: 'student',
+  args: [{ name: 'ID', type: 'int' }],
+  mutating: false,
+  async handler(context) {
+    const id = context.args.int('ID');
+    const { ve, live } = await context.services.ves.status(actorOf(context), id);
+    const address = live.address ? `, address ${live.address}` : '';
+    const host = live.hostname ? `, hostname ${live.hostname}` : '';
+    await context.respond({
+      lines: [`VE ${ve.id} on ${ve.node}: ${stateText(live)}${address}${host}`],
+    });
+  },
+});
+
+function action(name: VeAction, summary: string): CommandSpec {
+  return define({
+    name: `ve ${name}`,
+    usage: `ve ${name} ID`,
+    summary,
+    role: 'student',
+    args: [{ name: 'ID', type: 'int' }],
+    mutating: true,
+    async handler(context) {
+      const id = context.args.int('ID');
+      const live = await context.services.ves.act(actorOf(context), id, name);
+      await context.respond({ lines: [`VE ${id}: ${stateText(live)}`] });
+    },
+  });
+}
+
+export const veRemove = define({
+  name: 've remove',
+  aliases: ['ve destroy'],
+  usage: 've remove ID [confirm]',
+  summary: 'destroy a VE and everything in it (asks you to confirm)',
+  role: 'student',
+  args: [
+    { name: 'ID', type: 'int' },
+    { name: 'confirm', type: 'word', optional: true },
+  ],
+  mutating: true,
+  async handler(context) {
+    const id = context.args.int('ID');
+    const word = context.args.optionalText('confirm');
+    if (word !== undefined && word.toLowerCase() !== 'confirm') {
+      throw new UserFacingError(`to remove VE ${id}, say: !ve remove ${id} confirm`);
+    }
+    const done = await context.services.ves.remove(actorOf(context), id, word !== undefined);
+    const ask = `this destroys VE ${id} and all its files. Within a minute, say: !ve remove ${id}`;
+    const lines = done ? [`VE ${id} removed; its ID is never used again`] : [`${ask} confirm`];
+    await context.respond({ lines });
+  },
+});
+
+export const veUbc = define({
+  name: 've ubc',
+  aliases: ['ubc'],
+  usage: 've ubc ID',
+  summary: 'resource counters (beancounters) of a VE; ! marks trouble',
+  role: 'student',
+  args: [{ name: 'ID', type: 'int' }],
+  mutating: false,
+  async handler(context) {
+    const id = context.args.int('ID');
+    const rows = await context.services.ves.ubc(actorOf(context), id);
+    const marked = rows.filter((row) => row.failcnt > 0).length;
+    const lines = [`VE ${id} beancounters:`, ...ubcTable(rows)];
+    const summary = `VE ${id}: ${rows.length} counters, ${marked} with failures`;
+    await context.respond({ lines, long: true, summary });
+  },
+});
+
+export const veSet = define({
+  name: 've set',
+  usage: 've set ID RESOURCE BARRIER[:LIMIT]',
+  summary: 'change a beancounter limit of a VE',
+  role: 'crew',
+  args: [
+    { name: 'ID', type: 'int' },
+    { name: 'RESOURCE', type: 'word' },
+    { name: 'VALUE', type: 'word' },
+  ],
+  mutating: true,
+  async handler(context) {
+    const { args } = context;
+    const id = args.int('ID');
+    const resource = args.text('RESOURCE').toLowerCase();
+    const value = args.text('VALUE');
+    await context.services.ves.set(actorOf(context), id, resource, value);
+    await context.respond({ lines: [`VE ${id}: ${resource} set to ${value}`] });
+  },
+});
+
+export const VE_COMMANDS = [
+  veList,
+  veStatus,
+  action('start', 'start a stopped VE'),
+  action('stop', 'stop a running VE'),
+  action('restart', 'restart a VE'),
+  veRemove,
+  veUbc,
+  veSet,
+];

@@ -1,0 +1,236 @@
+/**
+ * From an InboundMessage to a command run: tokenize, find the command, check the caller's role,
+ * parse the arguments, run the handler, audit it. User mistakes go back verbatim; anything else
+ * is logged with its context and the person gets a short reply with a reference.
+ */
+import { randomUUID } from 'node:crypto';
+import { subDays } from 'date-fns';
+
+import type { InboundMessage, Respond } from '../adapters/types.ts';
+import { Args, type CommandContext, type CommandSpec } from '../commands/types.ts';
+import { UserFacingError } from './errors.ts';
+import type { Logger } from './log.ts';
+import { atLeast, type Role } from './roles.ts';
+import type { Services } from './services.ts';
+import type { AuditOutcome } from './store/index.ts';
+import { distance, tokenize } from './tokenize.ts';
+
+export const PREFIX = '!';
+const EVENT_MEMORY_DAYS = 7;
+const SUGGESTIONS = 3;
+
+interface Match {
+  spec: CommandSpec;
+  rest: string[];
+}
+
+export interface DispatcherOptions {
+  commands: readonly CommandSpec[];
+  services: Services;
+  logger: Logger;
+}
+
+export class Dispatcher {
+  /** Every name and alias, split into words, longest first so `ve create` beats `ve`. */
+  private readonly names: { words: string[]; spec: CommandSpec }[];
+
+  constructor(private readonly options: DispatcherOptions) {
+    this.names = options.commands
+      .flatMap((spec) => [spec.name, ...(spec.aliases ?? [])].map((name) => ({ name, spec })))
+      .map(({ name, spec }) => ({ words: name.split(' '), spec }))
+      .sort((a, b) => b.words.length - a.words.length);
+  }
+
+  /** The MessageHandler adapters call. */
+  readonly handle = async (message: InboundMessage, respond: Respond): Promise<void> => {
+    const words = this.commandWords(message);
+    if (words === null || words.length === 0) {
+      return;
+    }
+    const { services, logger } = this.options;
+    const now = services.now();
+
+    if (message.eventId !== undefined) {
+      const key = `${message.adapter}:${message.eventId}`;
+      if (!services.store.events.claim(key, now.toISOString())) {
+        logger.debug({ adapter: message.adapter, eventId: message.eventId }, 'duplicate event');
+        return;
+      }
+    }
+    const match = this.lookup(words);
+    if (!match) {
+      await respond({ lines: [this.unknown(words)] });
+      return;
+    }
+    await this.run(match, message, respond);
+  };
+
+  /** The words of a command, or null when the text is not one (or has an unclosed quote). */
+  private commandWords(message: InboundMessage): string[] | null {
+    let text = message.text.trimStart();
+    if (text.startsWith(PREFIX)) {
+      text = text.slice(PREFIX.length);
+    } else if (message.conversation.kind !== 'private') {
+      return null;
+    }
+    try {
+      return tokenize(text);
+    } catch {
+      return null;
+    }
+  }
+
+  private lookup(words: string[]): Match | null {
+    const lowered = words.map((word) => word.toLowerCase());
+    for (const { words: name, spec } of this.names) {
+      if (name.every((part, index) => lowered[index] === part)) {
+        return { spec, rest: words.slice(name.length) };
+      }
+    }
+    return null;
+  }
+
+  private unknown(words: string[]): string {
+    const group = this.names.filter(
+      ({ words: name }) => name.length > 1 && name[0] === words[0]?.toLowerCase(),
+    );
+    if (group.length > 0 && words.length === 1) {
+      const subcommands = [...new Set(group.map(({ words: name }) => name.slice(1).join(' ')))];
+      return `${PREFIX}${words[0]} needs one of: ${subcommands.join(', ')}`;
+    }
+    const scored = this.names
+      .map(({ words: name, spec }) => {
+        const typed = words.slice(0, name.length).join(' ').toLowerCase();
+        return { spec, score: distance(typed, name.join(' ')) };
+      })
+      .filter(({ score, spec }) => score <= Math.max(2, Math.floor(spec.name.length / 3)))
+      .sort((a, b) => a.score - b.score);
+
+    const names = [...new Set(scored.map(({ spec }) => `${PREFIX}${spec.name}`))];
+    const typed = words.slice(0, 2).join(' ');
+    const hint = names.length > 0 ? `did you mean ${names.slice(0, SUGGESTIONS).join(', ')}?` : '';
+    return `unknown command '${typed}'; ${hint || `${PREFIX}help lists the commands`}`;
+  }
+
+  private refusal(spec: CommandSpec, identity: string | null, role: Role | null): string | null {
+    if (spec.role === 'anyone') {
+      return null;
+    }
+    if (identity === null || role === null) {
+      return (
+        `${PREFIX}${spec.name} needs to know who you are, and your network does not vouch ` +
+        `for you: identify with its services (on IRC: /msg NickServ IDENTIFY account ` +
+        `password), then try again. Until then only ${PREFIX}help and ${PREFIX}whoami work.`
+      );
+    }
+    if (!atLeast(role, spec.role)) {
+      const ask = spec.role === 'crew' ? '; an admin can !grant it' : '';
+      return `${PREFIX}${spec.name} needs the ${spec.role} role and you are ${role}${ask}`;
+    }
+    return null;
+  }
+
+  private parseArgs(spec: CommandSpec, words: string[]): Args {
+    const values = new Map<string, string | number>();
+    const usage = `usage: ${PREFIX}${spec.usage}`;
+    let index = 0;
+
+    for (const arg of spec.args) {
+      const word = words[index];
+      if (word === undefined) {
+        if (!arg.optional) {
+          throw new UserFacingError(usage);
+        }
+        continue;
+      }
+      if (arg.type === 'rest') {
+        values.set(arg.name, words.slice(index).join(' '));
+        index = words.length;
+      } else if (arg.type === 'int') {
+        if (!/^\d{1,10}$/.test(word)) {
+          throw new UserFacingError(`${arg.name} must be a number; ${usage}`);
+        }
+        values.set(arg.name, Number(word));
+        index += 1;
+      } else {
+        values.set(arg.name, word);
+        index += 1;
+      }
+    }
+    if (index < words.length) {
+      throw new UserFacingError(usage);
+    }
+    return new Args(values);
+  }
+
+  private async run(match: Match, message: InboundMessage, respond: Respond): Promise<void> {
+    const { spec, rest } = match;
+    const { services } = this.options;
+    const { identity, display } = message.sender;
+    const role = identity === null ? null : services.roles.roleOf(identity);
+    const reqId = randomUUID().slice(0, 8);
+    const logger = this.options.logger.child({
+      command: spec.name,
+      identity,
+      adapter: message.adapter,
+      reqId,
+    });
+
+    let outcome: AuditOutcome = 'ok';
+    let detail: string | null = null;
+    let args: Args | null = null;
+    try {
+      const refused = this.refusal(spec, identity, role);
+      if (refused) {
+        throw new UserFacingError(refused);
+      }
+      args = this.parseArgs(spec, rest);
+      const context: CommandContext = {
+        caller: { identity, role, display },
+        args,
+        services,
+        origin: { adapter: message.adapter, conversation: message.conversation },
+        respond,
+        logger,
+      };
+      logger.debug({ mutating: spec.mutating, textLength: message.text.length }, 'command');
+      await spec.handler(context);
+    } catch (error) {
+      if (error instanceof UserFacingError) {
+        outcome = 'refused';
+        detail = error.message;
+        await respond({ lines: [error.message] });
+      } else {
+        outcome = 'error';
+        detail = `internal error, log reference ${reqId}`;
+        logger.error({ err: error }, 'command failed');
+        await respond({
+          lines: [`something went wrong running ${PREFIX}${spec.name} (reference ${reqId})`],
+        });
+      }
+    }
+    this.audit(spec, identity ?? `unidentified:${display}`, args, outcome, detail);
+  }
+
+  private audit(
+    spec: CommandSpec,
+    actor: string,
+    args: Args | null,
+    outcome: AuditOutcome,
+    detail: string | null,
+  ): void {
+    const { store, now } = this.options.services;
+    const at = now();
+    store.transaction(() => {
+      store.audit.add({
+        at: at.toISOString(),
+        actor,
+        action: `command ${spec.name}`,
+        target: args?.summary() || null,
+        outcome,
+        detail,
+      });
+      store.events.prune(subDays(at, EVENT_MEMORY_DAYS).toISOString());
+    });
+  }
+}

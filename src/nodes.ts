@@ -1,0 +1,126 @@
+/**
+ * The node pool: one AgentClient (one persistent mTLS link) per configured node, plus the two
+ * questions the workflow asks of the whole pool: which nodes answer, and what went wrong.
+ */
+import { describeCode, type AgentCommand } from '../agent/protocol.ts';
+import { AgentCallError, AgentClient, NodeUnreachableError } from './agent-client.ts';
+import type { NodeConfig } from './config.ts';
+import { UserFacingError } from './errors.ts';
+import type { Logger } from './log.ts';
+
+/** What the pool needs of a client; AgentClient is the real one. */
+export interface NodeClient {
+  call(
+    command: AgentCommand,
+    args: unknown[],
+    options?: { timeoutMs?: number },
+  ): Promise<unknown[]>;
+  close(): Promise<void> | void;
+}
+
+export interface TlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** A ping that takes longer than this counts the node as unreachable for choosing a node. */
+const PING_TIMEOUT_MS = 3000;
+
+export class NodePool {
+  private readonly clients = new Map<string, NodeClient>();
+
+  constructor(nodes: readonly { name: string; client: NodeClient }[]) {
+    for (const node of nodes) {
+      this.clients.set(node.name, node.client);
+    }
+  }
+
+  static connect(
+    nodes: readonly NodeConfig[],
+    tls: TlsFiles,
+    logger: Logger,
+    callTimeoutMs?: number,
+  ): NodePool {
+    return new NodePool(
+      nodes.map(({ name, address }) => ({
+        name,
+        client: new AgentClient({
+          name,
+          address,
+          tls,
+          logger: logger.child({ node: name }),
+          ...(callTimeoutMs === undefined ? {} : { callTimeoutMs }),
+        }),
+      })),
+    );
+  }
+
+  names(): string[] {
+    return [...this.clients.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.clients.has(name);
+  }
+
+  async call(node: string, command: AgentCommand, args: unknown[]): Promise<unknown[]> {
+    const client = this.clients.get(node);
+    if (!client) {
+      throw new UserFacingError(`node ${node} is not in the config any more; ask an admin`);
+    }
+    return client.call(command, args);
+  }
+
+  /** The nodes that answer a ping now, in config order. */
+  async reachable(): Promise<string[]> {
+    const names = this.names();
+    const answers = await Promise.all(
+      names.map(async (name) => {
+        try {
+          await this.clients.get(name)?.call('ping', [], { timeoutMs: PING_TIMEOUT_MS });
+          return true;
+        } catch {
+          return false;
+        }
+      }),
+    );
+    return names.filter((_, index) => answers[index]);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.clients.values()].map(async (client) => client.close()));
+  }
+}
+
+export function isUnreachable(error: unknown): error is NodeUnreachableError {
+  return error instanceof NodeUnreachableError;
+}
+
+export function isAgentFailure(error: unknown): error is AgentCallError {
+  return error instanceof AgentCallError;
+}
+
+/** What an agent said, in words: the code explained, then the program's own lines. */
+export function agentReason(error: AgentCallError): string {
+  const lines = error.lines.filter((line) => line.trim() !== '');
+  const said = lines.length > 0 ? `: ${lines.join('; ')}` : '';
+  return `${describeCode(error.code)} (code ${error.code})${said}`;
+}
+
+/**
+ * Turns what a node call threw into words for chat. `subject` names what was being done
+ * (`VE 101`); anything that is neither an agent answer nor an unreachable node is a bug and is
+ * passed on untouched.
+ */
+export function explainNodeError(error: unknown, node: string, subject: string): unknown {
+  if (isUnreachable(error)) {
+    return new UserFacingError(`node ${node} unreachable; ${subject} was not changed, try later`, {
+      cause: error,
+    });
+  }
+  if (isAgentFailure(error)) {
+    return new UserFacingError(`${subject} on ${node}: ${agentReason(error)}`, { cause: error });
+  }
+  return error;
+}

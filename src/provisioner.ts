@@ -1,0 +1,209 @@
+/**
+ * Turns an approved request into a VE on its node, and on start-up finishes what a previous run
+ * left half done. A VE is created only after the node says it does not exist, so a request is
+ * never created twice; an answer we cannot be sure of leaves the request in provisioning.
+ */
+import type { Reply } from '../adapters/types.ts';
+import { AgentCode, type VeStatus } from '../agent/protocol.ts';
+import type { Logger } from './log.ts';
+import { agentReason, isAgentFailure, isUnreachable, type NodePool } from './nodes.ts';
+import type { Notifier } from './notify.ts';
+import type { Store, VeRequest } from './store/index.ts';
+
+/** Agent answers that do not tell whether the VE exists: leave the request for reconciling. */
+const UNSURE_CODES: readonly number[] = [AgentCode.VE_BUSY, AgentCode.TIMEOUT];
+
+export type Progress = (reply: Reply) => Promise<void>;
+
+export interface ProvisionerOptions {
+  store: Store;
+  nodes: NodePool;
+  notifier: Notifier;
+  logger: Logger;
+  now: () => Date;
+}
+
+export class Provisioner {
+  /** Requests this process is provisioning now; reconciling leaves them alone. */
+  private readonly busy = new Set<number>();
+
+  constructor(private readonly options: ProvisionerOptions) {}
+
+  /** Creates the VE of a request in state approved (or provisioning, when reconciling). */
+  async provision(
+    request: VeRequest,
+    actor: string,
+    progress: Progress,
+    tellRequester: boolean,
+  ): Promise<void> {
+    const { store, nodes, logger } = this.options;
+    const { id, veId, node } = request;
+    if (veId === null || node === null || this.busy.has(id)) {
+      return;
+    }
+    this.busy.add(id);
+    const log = logger.child({ reqId: id, ve: veId, node });
+
+    try {
+      if (request.state === 'approved') {
+        this.move(request, 'approved', 'provisioning', actor, null);
+      }
+      try {
+        await nodes.call(node, 'create', [veId, request.template, request.username]);
+      } catch (error) {
+        await this.createFailed(request, actor, error, progress, tellRequester);
+        return;
+      }
+      this.activate(request, actor);
+      log.info('VE created');
+      await this.announce(request, progress, tellRequester, {
+        lines: [`VE ${veId} is active on ${node} (request #${id}, login ${request.username})`],
+      });
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  private async createFailed(
+    request: VeRequest,
+    actor: string,
+    error: unknown,
+    progress: Progress,
+    tellRequester: boolean,
+  ): Promise<void> {
+    const { id, veId, node } = request;
+    const log = this.options.logger.child({ reqId: id, ve: veId, node });
+
+    if (isUnreachable(error) || (isAgentFailure(error) && UNSURE_CODES.includes(error.code))) {
+      log.warn({ err: error }, 'create outcome unknown; left in provisioning');
+      await progress({
+        lines: [
+          `node ${node} did not confirm VE ${veId}; request #${id} stays in provisioning and ` +
+            `is finished when the node answers again`,
+        ],
+      });
+      return;
+    }
+    if (!isAgentFailure(error)) {
+      throw error;
+    }
+    const reason = agentReason(error);
+    this.move(request, 'provisioning', 'failed', actor, reason);
+    log.warn({ code: error.code }, 'create failed');
+    await this.announce(request, progress, tellRequester, {
+      lines: [`creating VE ${veId} on ${node} failed: ${reason}; request #${id} is failed`],
+    });
+  }
+
+  /** Tells the asker, the requester (when someone else) and the alert channel of a channel ask. */
+  private async announce(
+    request: VeRequest,
+    progress: Progress,
+    tellRequester: boolean,
+    reply: Reply,
+  ): Promise<void> {
+    const { notifier } = this.options;
+    await progress(reply);
+
+    if (request.origin?.conversation.kind === 'channel') {
+      await notifier.toAlerts(reply, request.origin.adapter);
+    }
+    if (tellRequester) {
+      await notifier.toUser(request.requester, reply);
+    }
+  }
+
+  private move(
+    request: VeRequest,
+    from: 'approved' | 'provisioning',
+    to: 'provisioning' | 'failed',
+    actor: string,
+    reason: string | null,
+  ): void {
+    const { store } = this.options;
+    const at = this.options.now().toISOString();
+    store.transaction(() => {
+      const moved = store.requests.transition(request.id, from, {
+        state: to,
+        at,
+        ...(reason === null ? {} : { reason }),
+      });
+      if (moved) {
+        const detail = `VE ${request.veId} on ${request.node}${reason ? `: ${reason}` : ''}`;
+        store.audit.add({
+          at,
+          actor,
+          action: `request ${to}`,
+          target: `request #${request.id}`,
+          outcome: to === 'failed' ? 'failed' : 'ok',
+          detail,
+        });
+      }
+    });
+  }
+
+  private activate(request: VeRequest, actor: string): void {
+    const { store } = this.options;
+    const at = this.options.now().toISOString();
+    const { veId, node } = request as VeRequest & { veId: number; node: string };
+
+    store.transaction(() => {
+      if (!store.requests.transition(request.id, 'provisioning', { state: 'active', at })) {
+        return;
+      }
+      store.ves.insert({
+        id: veId,
+        node,
+        owner: request.requester,
+        username: request.username,
+        template: request.template,
+        requestId: request.id,
+        createdAt: at,
+      });
+      store.audit.add({
+        at,
+        actor,
+        action: 'request active',
+        target: `request #${request.id}`,
+        outcome: 'ok',
+        detail: `VE ${veId} on ${node}`,
+      });
+    });
+  }
+
+  /**
+   * Finishes requests a previous run (or an unreachable node) left approved or provisioning:
+   * a VE the node already has makes the request active; a VE it does not have is created now.
+   */
+  async reconcile(): Promise<void> {
+    const { store, nodes, logger } = this.options;
+    const open = store.requests.inStates(['approved', 'provisioning']);
+
+    for (const request of open) {
+      if (this.busy.has(request.id) || request.veId === null || request.node === null) {
+        continue;
+      }
+      const log = logger.child({ reqId: request.id, ve: request.veId, node: request.node });
+      let status: VeStatus;
+      try {
+        [status] = (await nodes.call(request.node, 'status', [request.veId])) as [VeStatus];
+      } catch (error) {
+        log.warn({ err: error }, 'cannot reconcile yet: no status from the node');
+        continue;
+      }
+      if (status.state === 'absent') {
+        log.info('reconcile: VE absent, creating it');
+        await this.provision(request, 'system', async () => {}, true);
+        continue;
+      }
+      log.info({ state: status.state }, 'reconcile: VE exists, request active');
+      if (request.state === 'approved') {
+        this.move(request, 'approved', 'provisioning', 'system', null);
+      }
+      this.activate(request, 'system');
+      await this.options.notifier.toUser(request.requester, {
+        lines: [`VE ${request.veId} is active on ${request.node} (request #${request.id})`],
+      });
+    }
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Splits a command line into words. Single and double quotes group words; a backslash escapes
+ * the next character (outside single quotes). Only the first line counts, so a pasted block
+ * cannot smuggle a second command.
+ */
+import { UserFacingError } from './errors.ts';
+
+export function tokenize(text: string): string[] {
+  const line = text.split(/\r?\n/, 1)[0] ?? '';
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  let quote: '"' | "'" | null = null;
+
+  for (let index = 0; index < line.length; index += 1) {
+    const char = line[index] as string;
+
+    if (char === '\\' && quote !== "'" && index + 1 < line.length) {
+      index += 1;
+      word += line[index];
+      inWord = true;
+    } else if (quote !== null) {
+      if (char === quote) {
+        quote = null;
+      } else {
+        word += char;
+      }
+    } else if (char === '"' || char === "'") {
+      quote = char;
+      inWord = true;
+    } else if (/\s/.test(char)) {
+      if (inWord) {
+        words.push(word);
+      }
+      word = '';
+      inWord = false;
+    } else {
+      word += char;
+      inWord = true;
+    }
+  }
+  if (quote !== null) {
+    throw new UserFacingError(`unclosed ${quote} quote; close it or leave the quotes out`);
+  }
+  if (inWord) {
+    words.push(word);
+  }
+  return words;
+}
+
+/** Edit distance, for suggesting the command someone probably meant. */
+export function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}

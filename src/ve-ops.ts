@@ -1,0 +1,149 @@
+/**
+ * Operations on existing VEs. A student may touch only VEs they own; the crew any. Every change
+ * is audited with its outcome; agent failures come back as plain words for the chat.
+ */
+import type { UbcRow, VeStatus } from '../agent/protocol.ts';
+import { UserFacingError } from './errors.ts';
+import { explainNodeError, isAgentFailure, isUnreachable, type NodePool } from './nodes.ts';
+import { atLeast } from './roles.ts';
+import type { AuditOutcome, Store, VeRecord } from './store/index.ts';
+import type { Actor } from './workflow.ts';
+
+/** How long a `!ve remove ID` waits for its `confirm`. */
+export const REMOVE_CONFIRM_MS = 60_000;
+
+export type VeAction = 'start' | 'stop' | 'restart';
+
+export interface VeListing {
+  ve: VeRecord;
+  /** The node's view, or null when the node did not answer. */
+  live: VeStatus | null;
+}
+
+export interface VeOpsOptions {
+  store: Store;
+  nodes: NodePool;
+  now: () => Date;
+}
+
+export class VeOperations {
+  private readonly confirmations = new Map<string, number>();
+
+  constructor(private readonly options: VeOpsOptions) {}
+
+  /** The VE record, if it exists and the actor may operate it. */
+  find(actor: Actor, id: number): VeRecord {
+    const ve = this.options.store.ves.get(id);
+    if (!ve || ve.state !== 'active') {
+      throw new UserFacingError(`there is no VE ${id}; !ve list shows the VEs you can use`);
+    }
+    if (ve.owner !== actor.identity && !atLeast(actor.role, 'crew')) {
+      throw new UserFacingError(`VE ${id} is not yours; !ve list shows yours`);
+    }
+    return ve;
+  }
+
+  private audit(actor: Actor, action: string, id: number, outcome: AuditOutcome, detail?: string) {
+    this.options.store.audit.add({
+      at: this.options.now().toISOString(),
+      actor: actor.identity,
+      action,
+      target: `VE ${id}`,
+      outcome,
+      detail: detail ?? null,
+    });
+  }
+
+  /** Calls the node for one VE; failures are audited and turned into chat words. */
+  private async call(
+    actor: Actor,
+    ve: VeRecord,
+    command: 'status' | 'start' | 'stop' | 'restart' | 'remove' | 'ubc' | 'set',
+    args: unknown[],
+    audited: boolean,
+  ): Promise<unknown[]> {
+    try {
+      const returned = await this.options.nodes.call(ve.node, command, [ve.id, ...args]);
+      if (audited && command !== 'remove') {
+        this.audit(actor, `ve ${command}`, ve.id, 'ok', args.join(' ') || undefined);
+      }
+      return returned;
+    } catch (error) {
+      if (audited && (isAgentFailure(error) || isUnreachable(error))) {
+        this.audit(actor, `ve ${command}`, ve.id, 'failed', String(error));
+      }
+      throw explainNodeError(error, ve.node, `VE ${ve.id}`);
+    }
+  }
+
+  async list(actor: Actor): Promise<VeListing[]> {
+    const { store, nodes } = this.options;
+    const ves = atLeast(actor.role, 'crew') ? store.ves.active() : store.ves.active(actor.identity);
+    const byNode = new Map<string, Map<number, VeStatus> | null>();
+
+    for (const node of new Set(ves.map((ve) => ve.node))) {
+      try {
+        const listed = (await nodes.call(node, 'list', [])) as VeStatus[];
+        byNode.set(node, new Map(listed.map((status) => [status.id, status])));
+      } catch {
+        byNode.set(node, null);
+      }
+    }
+    return ves.map((ve) => {
+      const statuses = byNode.get(ve.node);
+      const live = statuses ? (statuses.get(ve.id) ?? absent(ve.id)) : null;
+      return { ve, live };
+    });
+  }
+
+  async status(actor: Actor, id: number): Promise<{ ve: VeRecord; live: VeStatus }> {
+    const ve = this.find(actor, id);
+    const [live] = (await this.call(actor, ve, 'status', [], false)) as [VeStatus];
+    return { ve, live };
+  }
+
+  async act(actor: Actor, id: number, action: VeAction): Promise<VeStatus> {
+    const ve = this.find(actor, id);
+    const [live] = (await this.call(actor, ve, action, [], true)) as [VeStatus];
+    return live;
+  }
+
+  async ubc(actor: Actor, id: number): Promise<UbcRow[]> {
+    const ve = this.find(actor, id);
+    return (await this.call(actor, ve, 'ubc', [], false)) as UbcRow[];
+  }
+
+  async set(actor: Actor, id: number, resource: string, value: string): Promise<void> {
+    const ve = this.find(actor, id);
+    await this.call(actor, ve, 'set', [resource, value], true);
+  }
+
+  /**
+   * Removing needs the same person to say it twice within a minute; returns false when this
+   * call only asked for the confirmation.
+   */
+  async remove(actor: Actor, id: number, confirmed: boolean): Promise<boolean> {
+    const ve = this.find(actor, id);
+    const key = `${actor.identity} ${id}`;
+    const now = this.options.now().getTime();
+    const asked = this.confirmations.get(key);
+
+    if (!confirmed || asked === undefined || now - asked > REMOVE_CONFIRM_MS) {
+      this.confirmations.set(key, now);
+      return false;
+    }
+    this.confirmations.delete(key);
+    await this.call(actor, ve, 'remove', [], true);
+
+    const { store } = this.options;
+    store.transaction(() => {
+      store.ves.markRemoved(id, this.options.now().toISOString());
+      this.audit(actor, 've remove', id, 'ok', `on ${ve.node}`);
+    });
+    return true;
+  }
+}
+
+function absent(id: number): VeStatus {
+  return { id, state: 'absent', address: null, hostname: null, startedAt: null };
+}

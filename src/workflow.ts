@@ -1,0 +1,283 @@
+/**
+ * The request workflow: pending → approved → provisioning → active | failed, and
+ * pending → denied | cancelled | expired. Each transition and its audit row are written in one
+ * transaction; a transition only happens from the state it expects, so two crew members
+ * approving at once cannot both win.
+ */
+import { subDays } from 'date-fns';
+
+import { UserFacingError } from './errors.ts';
+import type { Logger } from './log.ts';
+import type { NodePool } from './nodes.ts';
+import type { Notifier } from './notify.ts';
+import type { Progress, Provisioner } from './provisioner.ts';
+import { atLeast, type Role } from './roles.ts';
+import type { NewRequest, RequestState, Store, VeRequest } from './store/index.ts';
+
+export interface Actor {
+  identity: string;
+  role: Role;
+}
+
+export type NewRequestInput = Omit<NewRequest, 'at'>;
+
+export interface WorkflowOptions {
+  store: Store;
+  nodes: NodePool;
+  provisioner: Provisioner;
+  notifier: Notifier;
+  logger: Logger;
+  now: () => Date;
+  roleOf: (identity: string) => Role;
+  expireDays: number;
+  quotas: { activeVes: number; pendingRequests: number };
+}
+
+const ALREADY: Record<RequestState, string> = {
+  pending: 'is still pending',
+  approved: 'is already approved',
+  provisioning: 'is already approved',
+  active: 'is already approved',
+  failed: 'was approved but its VE could not be created',
+  denied: 'was denied',
+  cancelled: 'was cancelled',
+  expired: 'expired',
+};
+
+function describeState(request: VeRequest): string {
+  const ve = request.veId === null ? '' : ` (VE ${request.veId} on ${request.node})`;
+  return `request #${request.id} ${ALREADY[request.state]}${ve}`;
+}
+
+export class Workflow {
+  constructor(private readonly options: WorkflowOptions) {}
+
+  private at(): string {
+    return this.options.now().toISOString();
+  }
+
+  get(id: number): VeRequest {
+    const request = this.options.store.requests.get(id);
+    if (!request) {
+      throw new UserFacingError(`there is no request #${id}; !requests lists the open ones`);
+    }
+    return request;
+  }
+
+  /** Requests and VEs a person holds or is about to hold, for the active-VE quota. */
+  private heldBy(identity: string): number {
+    const { store } = this.options;
+    return (
+      store.ves.countActiveByOwner(identity) +
+      store.requests.countInStates(identity, ['approved', 'provisioning'])
+    );
+  }
+
+  checkRequestQuota(actor: Actor): void {
+    const { store, quotas } = this.options;
+    if (actor.role === 'admin') {
+      return;
+    }
+    const pending = store.requests.inStates(['pending'], actor.identity);
+    if (pending.length >= quotas.pendingRequests) {
+      const ids = pending.map((request) => `#${request.id}`).join(', ');
+      throw new UserFacingError(
+        `you already have ${pending.length} pending request(s) (${ids || 'none allowed'}; ` +
+          `quota ${quotas.pendingRequests}); wait for the crew or !cancel one first`,
+      );
+    }
+    this.checkActiveQuota(actor.identity, 'you already hold', '');
+  }
+
+  private checkActiveQuota(identity: string, who: string, outcome: string): void {
+    const { quotas } = this.options;
+    const held = this.heldBy(identity);
+    if (held >= quotas.activeVes) {
+      throw new UserFacingError(
+        `${who} ${held} VE(s) (quota ${quotas.activeVes})${outcome}; ` +
+          `remove one with !ve remove ID or ask an admin`,
+      );
+    }
+  }
+
+  /** Stores a new pending request; the caller has checked the quota and the username. */
+  file(request: NewRequestInput): VeRequest {
+    const { store } = this.options;
+    const at = this.at();
+    return store.transaction(() => {
+      const filed = store.requests.insert({ ...request, at });
+      store.audit.add({
+        at,
+        actor: request.requester,
+        action: 'request filed',
+        target: `request #${filed.id}`,
+        outcome: 'ok',
+        detail: `template ${request.template}, login ${request.username}`,
+      });
+      return filed;
+    });
+  }
+
+  /** Approves a pending request, then creates its VE; `progress` hears both steps. */
+  async approve(actor: Actor, id: number, progress: Progress): Promise<void> {
+    this.expireStale();
+    const request = this.get(id);
+
+    if (request.state !== 'pending') {
+      throw new UserFacingError(describeState(request));
+    }
+    if (request.requester === actor.identity && actor.role !== 'admin') {
+      throw new UserFacingError(
+        `request #${id} is your own; another crew member has to approve it`,
+      );
+    }
+    if (this.options.roleOf(request.requester) !== 'admin') {
+      const outcome = `, request #${id} kept pending`;
+      this.checkActiveQuota(request.requester, `${request.requester} already holds`, outcome);
+    }
+    const node = await this.chooseNode(id);
+
+    const { store, provisioner } = this.options;
+    const at = this.at();
+    const approved = store.transaction(() => {
+      const current = store.requests.get(id) as VeRequest;
+      if (current.state !== 'pending') {
+        throw new UserFacingError(describeState(current));
+      }
+      const veId = store.ves.allocateId();
+      store.requests.transition(id, 'pending', {
+        state: 'approved',
+        at,
+        decidedBy: actor.identity,
+        veId,
+        node,
+      });
+      store.audit.add({
+        at,
+        actor: actor.identity,
+        action: 'request approved',
+        target: `request #${id}`,
+        outcome: 'ok',
+        detail: `VE ${veId} on ${node}`,
+      });
+      return store.requests.get(id) as VeRequest;
+    });
+
+    await progress({
+      lines: [`request #${id} approved, creating VE ${approved.veId} on ${node}…`],
+    });
+    const tellRequester = approved.requester !== actor.identity;
+    await provisioner.provision(approved, actor.identity, progress, tellRequester);
+  }
+
+  /** The reachable node with the fewest active VEs (config order breaks ties). */
+  private async chooseNode(requestId: number): Promise<string> {
+    const { nodes, store } = this.options;
+    const reachable = await nodes.reachable();
+
+    if (reachable.length === 0) {
+      const all = nodes.names();
+      const which = all.length === 1 ? `node ${all[0]}` : `no node reachable (${all.join(', ')})`;
+      throw new UserFacingError(
+        `${which} unreachable, request #${requestId} kept pending; approve it again later`,
+      );
+    }
+    const load = (node: string): number =>
+      store.ves.countActiveByNode(node) +
+      store.requests.inStates(['approved', 'provisioning']).filter((r) => r.node === node).length;
+    return reachable.reduce((best, node) => (load(node) < load(best) ? node : best));
+  }
+
+  deny(actor: Actor, id: number, reason: string | null): VeRequest {
+    return this.close(actor, id, 'denied', reason);
+  }
+
+  cancel(actor: Actor, id: number): VeRequest {
+    const request = this.get(id);
+    if (request.requester !== actor.identity && !atLeast(actor.role, 'crew')) {
+      throw new UserFacingError(`request #${id} is not yours to cancel`);
+    }
+    return this.close(actor, id, 'cancelled', null);
+  }
+
+  private close(
+    actor: Actor,
+    id: number,
+    state: 'denied' | 'cancelled',
+    reason: string | null,
+  ): VeRequest {
+    this.expireStale();
+    const { store } = this.options;
+    const at = this.at();
+
+    const closed = store.transaction(() => {
+      const request = this.get(id);
+      if (request.state !== 'pending') {
+        throw new UserFacingError(describeState(request));
+      }
+      store.requests.transition(id, 'pending', {
+        state,
+        at,
+        decidedBy: actor.identity,
+        ...(reason === null ? {} : { reason }),
+      });
+      store.audit.add({
+        at,
+        actor: actor.identity,
+        action: `request ${state}`,
+        target: `request #${id}`,
+        outcome: 'ok',
+        detail: reason,
+      });
+      return store.requests.get(id) as VeRequest;
+    });
+
+    if (closed.requester !== actor.identity) {
+      const why = reason ? `: ${reason}` : '';
+      void this.options.notifier.toUser(closed.requester, {
+        lines: [`your request #${id} was ${state} by ${actor.identity}${why}`],
+      });
+    }
+    return closed;
+  }
+
+  /** Marks pending requests older than expireDays as expired; returns how many. */
+  expireStale(): number {
+    const { store, expireDays, logger } = this.options;
+    const now = this.options.now();
+    const cutoff = subDays(now, expireDays).toISOString();
+
+    const stale = store.requests.pendingBefore(cutoff);
+    for (const request of stale) {
+      store.transaction(() => {
+        const at = now.toISOString();
+        if (store.requests.transition(request.id, 'pending', { state: 'expired', at })) {
+          store.audit.add({
+            at,
+            actor: 'system',
+            action: 'request expired',
+            target: `request #${request.id}`,
+            outcome: 'ok',
+            detail: `pending for more than ${expireDays} days`,
+          });
+        }
+      });
+    }
+    if (stale.length > 0) {
+      logger.info({ count: stale.length }, 'expired stale requests');
+    }
+    return stale.length;
+  }
+
+  /** Open requests: everyone's for the crew, one's own for a student. */
+  open(actor: Actor): VeRequest[] {
+    this.expireStale();
+    const states: RequestState[] = ['pending', 'approved', 'provisioning'];
+    const mine = atLeast(actor.role, 'crew') ? undefined : actor.identity;
+    return this.options.store.requests.inStates(states, mine);
+  }
+
+  get expireDays(): number {
+    return this.options.expireDays;
+  }
+}
