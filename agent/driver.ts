@@ -29,6 +29,11 @@ export interface Driver {
   ubc(id?: number): Promise<UbcRow[]>;
   set(id: number, resource: string, barrier: string, limit?: string): Promise<void>;
   templates(): Promise<string[]>;
+  /**
+   * Provisioning: creates USERNAME inside a created, not yet started VE and installs `publicKey`
+   * as its only authorized SSH key. Optional: an agent without it cannot provision.
+   */
+  addUser?(id: number, username: string, publicKey: string): Promise<void>;
   close(): Promise<void>;
 }
 

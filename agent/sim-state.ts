@@ -29,6 +29,8 @@ export interface SimVe {
   createdAt: string;
   /** Saved beancounter settings: resource → exact decimal barrier and limit. */
   limits: Record<string, { barrier: string; limit: string }>;
+  /** Users provisioning made inside the VE: username → their one authorized public key. */
+  users?: Record<string, string>;
 }
 
 export interface SimState {

@@ -225,6 +225,15 @@ class SimDriver implements Driver {
     return listTemplates(this.options.templatesDir);
   }
 
+  /** Like useradd + authorized_keys in the VE's private area: the VE need not be running. */
+  async addUser(id: number, username: string, publicKey: string): Promise<void> {
+    await this.exclusive(async () => {
+      const ve = this.existing(id);
+      ve.users = { ...ve.users, [username]: publicKey };
+      await saveSimState(this.stateFile, this.state);
+    });
+  }
+
   async close(): Promise<void> {
     if (this.timer) {
       clearInterval(this.timer);
