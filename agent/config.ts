@@ -50,6 +50,10 @@ export interface AgentConfig {
   network: NetworkConfig;
   limits: Record<string, string>;
   templateSource: string | null;
+  /** PEM file of the CA that signs an https templateSource; null trusts Node's store. */
+  templateSourceCa: string | null;
+  /** Provisioning sub-paths under root; checked by agent/provision/config.ts. */
+  provision: Record<string, unknown>;
   logLevel: LogLevel;
 }
 
@@ -72,6 +76,8 @@ const TOP_KEYS = [
   'network',
   'limits',
   'templateSource',
+  'templateSourceCa',
+  'provision',
   'logLevel',
 ];
 
@@ -127,6 +133,8 @@ export function buildConfig(
     },
     limits: read.limits(top.limits, 'limits'),
     templateSource: read.string(top.templateSource, 'templateSource'),
+    templateSourceCa: read.path(top.templateSourceCa, 'templateSourceCa'),
+    provision: top.provision === undefined ? {} : read.object(top.provision, 'provision'),
     logLevel: read.choice(top.logLevel, 'logLevel', LOG_LEVELS, 'info'),
   };
   return { config, warnings: read.warnings };
