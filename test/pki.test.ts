@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+const CLI = path.resolve(import.meta.dirname, '../src/cli.ts');
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+
+interface Run {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+function crewvz(...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', CLI, ...args],
+      { env: { ...process.env }, timeout: 30_000 },
+      (error, stdout, stderr) => {
+        const status = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ status, stdout, stderr });
+      },
+    );
+  });
+}
+
+async function certOf(file: string): Promise<X509Certificate> {
+  return new X509Certificate(await readFile(file));
+}
+
+async function modeOf(file: string): Promise<number> {
+  return (await stat(file)).mode & 0o777;
+}
+
+describe('crewvz pki', () => {
+  let root: string;
+  let dir: string;
+
+  before(async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), 'crewvz-pki-'));
+    dir = path.join(root, 'pki');
+  });
+
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('init writes the CA and a clientAuth-only bot certificate, keys 0600', async () => {
+    const run = await crewvz('pki', 'init', '--dir', dir);
+    assert.equal(run.status, 0, run.stderr);
+    for (const name of ['ca.crt', 'ca.key', 'bot.crt', 'bot.key']) {
+      assert.match(run.stdout, new RegExp(`wrote .*${name.replace('.', '\\.')}`));
+    }
+    assert.equal(await modeOf(path.join(dir, 'ca.key')), 0o600);
+    assert.equal(await modeOf(path.join(dir, 'bot.key')), 0o600);
+
+    const ca = await certOf(path.join(dir, 'ca.crt'));
+    const bot = await certOf(path.join(dir, 'bot.crt'));
+    assert.equal(ca.ca, true);
+    assert.equal(bot.ca, false);
+    assert.ok(bot.verify(ca.publicKey), 'the CA signed the bot certificate');
+    assert.deepEqual(bot.keyUsage, [CLIENT_AUTH]);
+    assert.match(bot.subject, /CN=crewvz-bot/);
+  });
+
+  it('issue-agent writes a serverAuth-only certificate for the node, its DNS names and IPs', async () => {
+    const run = await crewvz(
+      'pki', 'issue-agent', 'node7', '--dir', dir,
+      '--ip', '10.0.0.7', '--ip', '2001:db8::7', '--dns', 'node7.example.org',
+    );
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /wrote .*node7\.crt/);
+    assert.equal(await modeOf(path.join(dir, 'node7.key')), 0o600);
+
+    const agent = await certOf(path.join(dir, 'node7.crt'));
+    const ca = await certOf(path.join(dir, 'ca.crt'));
+    assert.ok(agent.verify(ca.publicKey));
+    assert.deepEqual(agent.keyUsage, [SERVER_AUTH]);
+    const san = agent.subjectAltName ?? '';
+    for (const part of ['DNS:node7', 'DNS:node7.example.org', 'IP Address:10.0.0.7']) {
+      assert.ok(san.includes(part), `${part} in ${san}`);
+    }
+    assert.match(san, /IP Address:2001:DB8:0:0:0:0:0:7/i);
+    assert.equal(agent.checkHost('node7'), 'node7');
+    assert.equal(agent.checkIP('10.0.0.7'), '10.0.0.7');
+  });
+
+  it('refuses to overwrite without --force, naming the file', async () => {
+    const before = await readFile(path.join(dir, 'ca.crt'), 'utf8');
+    const init = await crewvz('pki', 'init', '--dir', dir);
+    assert.equal(init.status, 1);
+    assert.match(init.stderr, /ca\.crt already exists; use --force to replace it/);
+
+    const issue = await crewvz('pki', 'issue-agent', 'node7', '--dir', dir);
+    assert.equal(issue.status, 1);
+    assert.match(issue.stderr, /node7\.crt already exists; use --force/);
+    assert.equal(await readFile(path.join(dir, 'ca.crt'), 'utf8'), before);
+  });
+
+  it('replaces files with --force', async () => {
+    const before = await readFile(path.join(dir, 'node7.crt'), 'utf8');
+    const run = await crewvz('pki', 'issue-agent', 'node7', '--dir', dir, '--force');
+    assert.equal(run.status, 0, run.stderr);
+    assert.notEqual(await readFile(path.join(dir, 'node7.crt'), 'utf8'), before);
+    assert.equal(await modeOf(path.join(dir, 'node7.key')), 0o600);
+  });
+
+  it('rejects bad names and addresses with a usage error', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['issue-agent', '../evil', '--dir', dir], /not a hostname label/],
+      [['issue-agent', 'Node_1', '--dir', dir], /not a hostname label/],
+      [['issue-agent', 'n1', '--dir', dir, '--ip', '300.1.1.1'], /not an IPv4 or IPv6/],
+      [['issue-agent', 'n1', '--dir', dir, '--dns', 'a b'], /not a DNS name/],
+      [['issue-agent', '--dir', dir], /exactly one NAME/],
+      [['init'], /--dir DIR is required/],
+      [['frobnicate', '--dir', dir], /unknown action/],
+      [['init', '--dir', dir, '--bogus'], /Unknown option/],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => crewvz('pki', ...args)));
+    runs.forEach((run, index) => {
+      const [args, message] = cases[index] as [string[], RegExp];
+      assert.notEqual(run.status, 0, args.join(' '));
+      assert.match(run.stderr, message, args.join(' '));
+    });
+  });
+
+  it('issue-agent without a CA says to run init first', async () => {
+    const run = await crewvz('pki', 'issue-agent', 'n1', '--dir', path.join(root, 'empty'));
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /crewvz pki init --dir/);
+  });
+});
