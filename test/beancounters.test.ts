@@ -86,7 +86,7 @@ describe('parseBeancounters on real files', () => {
 
 describe('parseBeancounters on host files', () => {
   for (const name of ['synthetic-host-first.txt', 'synthetic-host-last.txt']) {
-    it(`${name}: every VE, no host block, both unlimited values, 8-digit ids`, () => {
+    it(`${name}: every VE, no host block, both unlimited values, long ids`, () => {
       const rows = parseBeancounters(fixture(name));
       assert.deepEqual([...ves(rows)].sort(), ['10000101', '123', '9833']);
       assert.equal(rows.length, 3 * COMPAT_RESOURCES);
