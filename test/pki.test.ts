@@ -69,7 +69,7 @@ describe('crewvz pki', () => {
     assert.match(bot.subject, /CN=crewvz-bot/);
   });
 
-  it('issue-agent writes a serverAuth-only certificate for the node, its DNS names and IPs', async () => {
+  it('issue-agent writes a serverAuth-only cert for the node, its DNS names and IPs', async () => {
     const run = await crewvz(
       'pki', 'issue-agent', 'node7', '--dir', dir,
       '--ip', '10.0.0.7', '--ip', '2001:db8::7', '--dns', 'node7.example.org',
