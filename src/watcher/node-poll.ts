@@ -1,0 +1,231 @@
+/**
+ * One poll of one node: fetch `ubc` and `list`, compute growth against the stored baselines,
+ * apply cooldowns and mutes, find owners, store everything in one transaction, then notify.
+ * State is written before anything is sent: a crash in between loses an alert rather than
+ * repeating one after the restart.
+ */
+import type { Logger } from 'pino';
+import { describeCode, type UbcRow, type VeStatus } from '../../agent/protocol.ts';
+import { readStatuses, readUbcRows, UnexpectedAnswerError } from './answers.ts';
+import { applyCooldown } from './cooldown.ts';
+import { computeDeltas } from './deltas.ts';
+import {
+  backLines,
+  channelLines,
+  ownerLines,
+  unreachableLines,
+  type AlertItem,
+} from './messages.ts';
+import {
+  resourceKey,
+  type AlertRecord,
+  type BaselineStore,
+  type NodeChanges,
+  type NodeHealth,
+  type Notifier,
+  type OwnerLookup,
+  type WatchedNode,
+} from './types.ts';
+
+export interface PollContext {
+  store: BaselineStore;
+  owners: OwnerLookup;
+  notifier: Notifier;
+  logger: Logger;
+  now: () => number;
+  cooldownMs: number;
+  unreachableAfter: number;
+  jitterMs: number;
+}
+
+interface Outbox {
+  alerts: string[][];
+  users: Array<{ identity: string; lines: string[] }>;
+}
+
+export async function pollNode(context: PollContext, node: WatchedNode): Promise<void> {
+  const log = context.logger.child({ node: node.name });
+  let rows: UbcRow[];
+  let statuses: VeStatus[];
+
+  try {
+    const [ubc, list] = await Promise.all([node.call('ubc', []), node.call('list', [])]);
+    rows = readUbcRows(ubc);
+    statuses = readStatuses(list);
+  } catch (error) {
+    log.warn({ err: error }, 'beancounter poll failed');
+    await send(context, log, failed(context, node.name, error));
+    return;
+  }
+
+  // A store or owner-lookup failure is ours, not the node's: nothing is saved, and the same
+  // growth is found again by the next poll.
+  let outbox: Outbox;
+  try {
+    outbox = await handleAnswer(context, log, node.name, rows, statuses);
+  } catch (error) {
+    log.error({ err: error }, 'could not handle a beancounter poll');
+    return;
+  }
+  await send(context, log, outbox);
+}
+
+function failed(context: PollContext, node: string, error: unknown): Outbox {
+  const now = context.now();
+  const old = context.store.loadNode(node).health;
+  const health: NodeHealth = {
+    failures: old.failures + 1,
+    failingSince: old.failingSince ?? now,
+    alertedAt: old.alertedAt,
+  };
+  const outbox: Outbox = { alerts: [], users: [] };
+  const changes: NodeChanges = { health };
+
+  if (health.failures >= context.unreachableAfter && health.alertedAt === null) {
+    health.alertedAt = now;
+    changes.alerts = [record(now, 'unreachable', node)];
+    outbox.alerts.push(unreachableLines(node, health.failures, failureReason(error)));
+  }
+  context.store.saveNode(node, changes);
+  return outbox;
+}
+
+async function handleAnswer(
+  context: PollContext,
+  log: Logger,
+  node: string,
+  rows: UbcRow[],
+  statuses: VeStatus[],
+): Promise<Outbox> {
+  const now = context.now();
+  const snapshot = context.store.loadNode(node);
+  const outbox: Outbox = { alerts: [], users: [] };
+  const changes: NodeChanges = { alerts: [] };
+  const alerts = changes.alerts as AlertRecord[];
+
+  // A node that answers again: say so once, and start counting failures afresh.
+  const health = snapshot.health;
+  if (health.failures > 0 || health.alertedAt !== null) {
+    changes.health = { failures: 0, failingSince: null, alertedAt: null };
+    if (health.alertedAt !== null) {
+      outbox.alerts.push(backLines(node, health.failingSince ?? health.alertedAt, now));
+      alerts.push(record(now, 'back', node));
+    }
+  }
+
+  const deltas = computeDeltas(snapshot.baselines, rows, statuses, { jitterMs: context.jitterMs });
+  changes.baselines = deltas.baselines;
+  for (const reset of deltas.resets) {
+    log.debug(reset, 'beancounter counter rebased');
+  }
+
+  const cooled = applyCooldown({
+    growth: deltas.growth,
+    states: snapshot.cooldowns,
+    present: new Set(deltas.baselines.keys()),
+    mutes: context.store.activeMutes(now),
+    now,
+    cooldownMs: context.cooldownMs,
+  });
+  changes.cooldowns = cooled.states;
+
+  const owners = await lookUpOwners(context, node, rows, statuses);
+  const byKey = new Map(rows.map((row) => [resourceKey(row.ve, row.resource), row]));
+  const items: AlertItem[] = cooled.send.map((growth) => ({
+    ...growth,
+    owner: owners.get(growth.ve) ?? null,
+    row: byKey.get(resourceKey(growth.ve, growth.resource)) as UbcRow,
+  }));
+  for (const item of items) {
+    alerts.push({ ...record(now, 'growth', node), ...pick(item) });
+  }
+
+  const newlyUnmanaged = [...owners.keys()].filter(
+    (ve) => owners.get(ve) === null && !snapshot.unmanaged.has(ve),
+  );
+  changes.unmanagedAdded = newlyUnmanaged;
+  changes.unmanagedRemoved = [...snapshot.unmanaged].filter((ve) => owners.get(ve));
+  for (const ve of newlyUnmanaged) {
+    alerts.push({ ...record(now, 'unmanaged', node), ve });
+  }
+
+  context.store.saveNode(node, changes);
+  const counts = { sent: items.length, held: cooled.held.length, muted: cooled.muted.length };
+  log.debug({ rows: rows.length, firstSeen: deltas.firstSeen, ...counts }, 'beancounters polled');
+
+  const lines = channelLines(node, items, newlyUnmanaged);
+  if (lines.length > 0) {
+    outbox.alerts.push(lines);
+  }
+  for (const [identity, list] of groupByOwner(items)) {
+    outbox.users.push({ identity, lines: ownerLines(node, list) });
+  }
+  return outbox;
+}
+
+/** Each VE reported, with its owner's identity, or null for a VE the bot does not manage. */
+async function lookUpOwners(
+  context: PollContext,
+  node: string,
+  rows: readonly UbcRow[],
+  statuses: readonly VeStatus[],
+): Promise<Map<string, string | null>> {
+  const ves = new Set(rows.map((row) => row.ve));
+  for (const status of statuses) {
+    if (status.state !== 'absent' && status.id !== 0) {
+      ves.add(String(status.id));
+    }
+  }
+  const owners = new Map<string, string | null>();
+  for (const ve of ves) {
+    owners.set(ve, await context.owners.owner(node, ve));
+  }
+  return owners;
+}
+
+function groupByOwner(items: readonly AlertItem[]): Map<string, AlertItem[]> {
+  const groups = new Map<string, AlertItem[]>();
+  for (const item of items) {
+    if (item.owner !== null) {
+      groups.set(item.owner, [...(groups.get(item.owner) ?? []), item]);
+    }
+  }
+  return groups;
+}
+
+/** Notifier failures are logged, never thrown: the state is stored already. */
+async function send(context: PollContext, log: Logger, outbox: Outbox): Promise<void> {
+  for (const lines of outbox.alerts) {
+    await context.notifier.toAlerts({ lines }).catch((error: unknown) => {
+      log.warn({ err: error }, 'could not send a watcher alert to the alert channels');
+    });
+  }
+  for (const { identity, lines } of outbox.users) {
+    await context.notifier.toUser(identity, { lines }).catch((error: unknown) => {
+      log.warn({ err: error, identity }, 'could not send a watcher alert to the VE owner');
+    });
+  }
+}
+
+function record(at: number, kind: AlertRecord['kind'], node: string): AlertRecord {
+  return { at, kind, node, ve: null, resource: null, delta: null, owner: null };
+}
+
+function pick(item: AlertItem): Pick<AlertRecord, 've' | 'resource' | 'delta' | 'owner'> {
+  return { ve: item.ve, resource: item.resource, delta: item.delta, owner: item.owner };
+}
+
+/** Short words for the channel; the full error goes to the log. */
+function failureReason(error: unknown): string {
+  if (error instanceof UnexpectedAnswerError) {
+    return error.message;
+  }
+  const named = error as { name?: unknown; code?: unknown } | null;
+  if (named?.name === 'NodeUnreachableError') {
+    return 'the node cannot be reached';
+  }
+  if (typeof named?.code === 'number') {
+    return describeCode(named.code);
+  }
+  return 'the poll failed';
+}

@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { FileNode, startRig, type Gauge, type Rig } from './helpers/watcher-rig.ts';
+
+const run = promisify(execFile);
+let dir: string;
+let rigs: Rig[] = [];
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'crewvz-watcher-loop-'));
+});
+
+afterEach(async () => {
+  await Promise.all(rigs.map((rig) => rig.close()));
+  rigs = [];
+});
+
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function nodes(count: number, gauge?: Gauge): Promise<{ list: FileNode[]; here: string }> {
+  const here = await mkdtemp(join(dir, 'case-'));
+  const list = Array.from({ length: count }, (_, index) =>
+    new FileNode(`node${index + 1}`, here, ['101'], gauge));
+  await Promise.all(list.map((node) => node.write()));
+  return { list, here };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+describe('watcher poll loop', () => {
+  it('polls at once, then every interval, and not after stop()', async () => {
+    const { list, here } = await nodes(1);
+    const rig = startRig(join(here, 'crewvz.db'), list, { intervalSeconds: 0.05 });
+    rigs.push(rig);
+
+    rig.watcher.start();
+    await sleep(20);
+    assert.equal(list[0]?.ubcCalls, 1, 'the first poll does not wait for the interval');
+    await sleep(160);
+    await rig.watcher.stop();
+    const calls = list[0]?.ubcCalls ?? 0;
+    assert.ok(calls >= 3 && calls <= 5, `polled ${calls} times in about 180 ms`);
+
+    await sleep(120);
+    assert.equal(list[0]?.ubcCalls, calls);
+  });
+
+  it('never overlaps polls, even when a node answers slower than the interval', async () => {
+    const gauge = { active: 0, max: 0 };
+    const { list, here } = await nodes(1, gauge);
+    list[0]!.delayMs = 80;
+    const rig = startRig(join(here, 'crewvz.db'), list, { intervalSeconds: 0.01 });
+    rigs.push(rig);
+
+    rig.watcher.start();
+    const joined = rig.watcher.pollOnce();
+    await sleep(300);
+    await joined;
+    await rig.watcher.stop();
+    assert.equal(gauge.max, 1);
+    assert.ok((list[0]?.ubcCalls ?? 0) >= 2);
+  });
+
+  it('polls at most `concurrency` nodes at once', async () => {
+    const gauge = { active: 0, max: 0 };
+    const { list, here } = await nodes(5, gauge);
+    for (const node of list) {
+      node.delayMs = 30;
+    }
+    const rig = startRig(join(here, 'crewvz.db'), list, { concurrency: 2 });
+    rigs.push(rig);
+
+    await rig.watcher.pollOnce();
+    assert.equal(gauge.max, 2);
+    assert.deepEqual(list.map((node) => node.ubcCalls), [1, 1, 1, 1, 1]);
+  });
+
+  it('counts a nonsense answer as a failed poll and says why', async () => {
+    const { list, here } = await nodes(1);
+    const rig = startRig(join(here, 'crewvz.db'), list, { unreachableAfter: 2 });
+    rigs.push(rig);
+    list[0]!.ubcAnswer = [{ ve: '101', resource: 'numproc', failcnt: 'many' }];
+
+    await rig.watcher.pollOnce();
+    await rig.watcher.pollOnce();
+    assert.match(
+      rig.notifier.take()[0]?.lines[0] ?? '',
+      /^Node node1 is unreachable: 2 polls .*unexpected answer to ubc: row 0 is not a beancounter/,
+    );
+    assert.equal(rig.store.loadNode('node1').baselines.size, 0);
+  });
+
+  it('does not keep the process alive while it waits for the next poll', async () => {
+    const { list, here } = await nodes(1);
+    const script = [
+      `import { FileNode, startRig } from ${JSON.stringify(helperUrl())};`,
+      `const node = new FileNode('node1', ${JSON.stringify(here)}, ['101']);`,
+      'await node.write();',
+      `const rig = startRig(${JSON.stringify(join(here, 'child.db'))}, [node]);`,
+      'rig.watcher.start();',
+      'await new Promise((resolve) => setTimeout(resolve, 100));',
+      'console.log(node.ubcCalls);',
+    ].join('\n');
+    assert.equal(list.length, 1);
+
+    const { stdout } = await run(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '--eval', script],
+      { timeout: 10_000 },
+    );
+    assert.equal(stdout.trim(), '1');
+  });
+});
+
+function helperUrl(): string {
+  return new URL('./helpers/watcher-rig.ts', import.meta.url).href;
+}
