@@ -46,6 +46,8 @@ export class ShellAdapter implements ChatAdapter {
     const { input, output } = this.options;
     const prompt = this.options.prompt ?? false;
     this.readline = createInterface({ input, output, terminal: prompt });
+    // Ctrl-C at the prompt ends the session like /quit (readline would only pause otherwise).
+    this.readline.on('SIGINT', () => this.readline?.close());
     void this.loop(this.readline, handler, prompt);
   }
 

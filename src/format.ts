@@ -59,10 +59,10 @@ export function rowWarning(row: UbcRow): string | null {
 }
 
 /**
- * Left-aligns the first column (and the last, when `noteColumn` is set: free text reads better
- * that way) and right-aligns the rest, with two spaces between.
+ * Pads cells into columns two spaces apart. Columns are left-aligned unless `right` names them:
+ * numbers read best right-aligned, words left-aligned.
  */
-export function table(header: string[], rows: string[][], noteColumn = false): string[] {
+export function table(header: string[], rows: string[][], right: readonly number[] = []): string[] {
   const all = [header, ...rows];
   const widths = header.map((_, column) =>
     Math.max(...all.map((row) => (row[column] ?? '').length)),
@@ -71,8 +71,7 @@ export function table(header: string[], rows: string[][], noteColumn = false): s
     row
       .map((cell, column) => {
         const width = widths[column] ?? 0;
-        const left = column === 0 || (noteColumn && column === header.length - 1);
-        return left ? cell.padEnd(width) : cell.padStart(width);
+        return right.includes(column) ? cell.padStart(width) : cell.padEnd(width);
       })
       .join('  ')
       .trimEnd(),
@@ -94,7 +93,7 @@ export function ubcTable(rows: UbcRow[]): string[] {
     ];
   });
   const header = ['  resource', 'held', 'maxheld', 'barrier', 'limit', 'failcnt', ''];
-  return table(header, body, true);
+  return table(header, body, [1, 2, 3, 4, 5]);
 }
 
 export function plural(count: number, word: string): string {
