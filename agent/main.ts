@@ -13,6 +13,7 @@ import { AgentConfigError, checkPkiFiles, loadAgentConfig, type AgentConfig } fr
 import type { Driver } from './driver.ts';
 import { Dispatcher, type CommandHandler } from './handlers.ts';
 import { createAgentLogger } from './log.ts';
+import { provisioningHandlers } from './provision/commands.ts';
 import { AgentServer } from './server.ts';
 
 const USAGE = 'usage: crewvz agent --config FILE';
@@ -63,12 +64,14 @@ export async function startAgent(config: AgentConfig, options: StartOptions): Pr
     key: await readFile(config.pki.key, 'utf8'),
   };
 
+  // Before the driver opens, so a bad provisioning config stops the agent with nothing to close.
+  const provisioning = await provisioningHandlers(config, logger);
   const driver = options.driver ?? (await makeDriver(config, logger));
   const dispatcher = new Dispatcher({
     driver,
     settings: { name: config.name, domain: config.network.domain, limits: config.limits },
     logger: logger.child({ component: 'requests' }),
-    handlers: { ...builtinHandlers(), ...options.handlers },
+    handlers: { ...builtinHandlers(), ...provisioning, ...options.handlers },
     ...(options.operationTimeoutMs ? { operationTimeoutMs: options.operationTimeoutMs } : {}),
   });
   const server = new AgentServer({

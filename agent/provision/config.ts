@@ -12,8 +12,6 @@
  */
 import path from 'node:path';
 
-import { isIpv4, parsePool } from './addresses.ts';
-
 export interface NetworkConfig {
   pool: string;
   nameservers: string[];
@@ -46,13 +44,11 @@ export const DEFAULT_PATHS: ProvisionPaths = {
   ssh: '/usr/bin/ssh',
 };
 
-const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
-const DOMAIN = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})*$`, 'i');
 const RELATIVE_PATH = /^[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
 
 export class ProvisionConfigError extends Error {
   constructor(key: string, why: string) {
-    super(`agent config: ${key} ${why}`);
+    super(`${key}: ${why}`);
     this.name = 'ProvisionConfigError';
   }
 }
@@ -69,35 +65,6 @@ function text(value: unknown, key: string, pattern: RegExp, hint: string): strin
     throw new ProvisionConfigError(key, `must be ${hint}`);
   }
   return value;
-}
-
-function isAddressList(value: unknown): value is string[] {
-  return Array.isArray(value) && value.every((item) => typeof item === 'string' && isIpv4(item));
-}
-
-export function parseNetwork(raw: unknown): NetworkConfig {
-  const network = record(raw, 'network');
-  const pool = text(network.pool, 'network.pool', /./, 'a CIDR block or a range');
-
-  try {
-    parsePool(pool);
-  } catch (error) {
-    throw new ProvisionConfigError('network.pool', (error as Error).message);
-  }
-
-  const nameservers = network.nameservers ?? [];
-  if (!isAddressList(nameservers)) {
-    throw new ProvisionConfigError('network.nameservers', 'must be a list of IPv4 addresses');
-  }
-
-  const searchdomain =
-    network.searchdomain === undefined || network.searchdomain === null
-      ? null
-      : text(network.searchdomain, 'network.searchdomain', DOMAIN, 'a domain name');
-  const domainHint = 'a domain name like vz.example.edu';
-  const domain = text(network.domain, 'network.domain', DOMAIN, domainHint);
-
-  return { pool, nameservers, searchdomain, domain };
 }
 
 export function parsePaths(raw: unknown): ProvisionPaths {

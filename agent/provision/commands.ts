@@ -1,0 +1,170 @@
+/**
+ * Provisioning's entries in the agent's command table: `create` and `remove` go through the
+ * Provisioner when `network.pool` is configured, and `update` syncs templates when
+ * `templateSource` is. Built once at start, so a bad provisioning config stops the agent with
+ * the key named, before it opens its port.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+
+import { create as plainCreate } from '../commands.ts';
+import { AgentConfigError, type AgentConfig } from '../config.ts';
+import { DriverError, type Driver } from '../driver.ts';
+import { defineHandler, type CommandHandler } from '../handlers.ts';
+import { AgentCode } from '../protocol.ts';
+import { checkCount, parseVeId } from '../validate.ts';
+import { parsePool } from './addresses.ts';
+import { parsePaths, type ProvisionConfig } from './config.ts';
+import { Provisioner, type ProvisionDriver } from './provisioner.ts';
+import { syncTemplates } from './template-sync.ts';
+
+/** Where records go when the config names no stateDir (the vzctl driver needs none). */
+export const DEFAULT_STATE_SUBDIR = 'var/lib/crewvz-agent';
+
+/** Templates run to hundreds of megabytes; a slow mirror may need this long. */
+export const UPDATE_TIMEOUT_MS = 30 * 60_000;
+
+interface CreateArgs {
+  id: number;
+  template: string;
+  username: string;
+}
+
+function configError(error: unknown): AgentConfigError {
+  return new AgentConfigError(error instanceof Error ? error.message : String(error));
+}
+
+/** The provisioning config, or null when `network.pool` is not set (plain create/remove). */
+export function provisionConfigFrom(config: AgentConfig): ProvisionConfig | null {
+  const { pool, nameservers, searchdomain, domain } = config.network;
+  if (pool === null) {
+    return null;
+  }
+  if (domain === null) {
+    throw new AgentConfigError(
+      'network.domain: required when network.pool is set (VEs are named USERNAME.DOMAIN)',
+    );
+  }
+
+  try {
+    parsePool(pool);
+    return {
+      root: config.root,
+      stateDir: config.stateDir ?? path.join(config.root, DEFAULT_STATE_SUBDIR),
+      network: { pool, nameservers, searchdomain, domain },
+      paths: parsePaths(config.provision),
+      limits: config.limits,
+    };
+  } catch (error) {
+    throw configError(error);
+  }
+}
+
+function hasAddUser(driver: Driver): driver is Driver & ProvisionDriver {
+  return typeof driver.addUser === 'function';
+}
+
+function provisioningCommands(
+  settings: ProvisionConfig,
+  logger: Logger,
+): Record<string, CommandHandler> {
+  // One Provisioner per driver: its address pool's lock must be shared by every create.
+  const provisioners = new WeakMap<Driver, Provisioner>();
+  const provisionerFor = (driver: Driver): Provisioner => {
+    if (!hasAddUser(driver)) {
+      throw new DriverError(AgentCode.INTERNAL, [
+        `the ${driver.name} driver cannot add users inside a VE, so this agent cannot ` +
+          'provision; remove network.pool from its config or use a driver with addUser',
+      ]);
+    }
+    const made = provisioners.get(driver) ?? new Provisioner({ config: settings, driver, logger });
+    provisioners.set(driver, made);
+    return made;
+  };
+
+  const create = defineHandler<CreateArgs>({
+    usage: plainCreate.usage,
+    exclusive: true,
+    parse: async (args, context) => (await plainCreate.parse(args, context)) as CreateArgs,
+    ve: (parsed) => parsed.id,
+    run: async ({ id, template, username }, { driver }) => [
+      await provisionerFor(driver).create(id, template, username),
+    ],
+  });
+
+  const remove = defineHandler<number>({
+    usage: 'remove ID',
+    exclusive: true,
+    parse(args) {
+      checkCount(args, 1, 1);
+      return parseVeId(args[0]);
+    },
+    ve: (id) => id,
+    async run(id, { driver }) {
+      await provisionerFor(driver).remove(id);
+      return [];
+    },
+  });
+
+  return { create, remove };
+}
+
+async function updateCommand(config: AgentConfig, logger: Logger): Promise<CommandHandler> {
+  const source = config.templateSource as string;
+  if (!source.startsWith('https://') && !path.isAbsolute(source)) {
+    throw new AgentConfigError(
+      `templateSource: '${source}' must be an https:// URL or an absolute directory`,
+    );
+  }
+
+  let ca: string | null = null;
+  if (config.templateSourceCa !== null) {
+    try {
+      ca = await readFile(config.templateSourceCa, 'utf8');
+    } catch (error) {
+      throw new AgentConfigError(
+        `templateSourceCa: cannot read ${config.templateSourceCa}: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  return defineHandler<null>({
+    usage: 'update',
+    exclusive: false,
+    timeoutMs: UPDATE_TIMEOUT_MS,
+    parse(args) {
+      checkCount(args, 0, 0);
+      return null;
+    },
+    async run() {
+      try {
+        return [await syncTemplates({ source, cacheDir: config.templates, ca, logger })];
+      } catch (error) {
+        // Single templates are reported in the result; this is the index or the cache failing.
+        throw new DriverError(AgentCode.STEP_FAILED, [
+          `template update from ${source} failed: ${(error as Error).message}`,
+          'no template was changed',
+        ]);
+      }
+    },
+  });
+}
+
+/** The commands provisioning adds or replaces for this config; empty when it is not set up. */
+export async function provisioningHandlers(
+  config: AgentConfig,
+  logger: Logger,
+): Promise<Record<string, CommandHandler>> {
+  const handlers: Record<string, CommandHandler> = {};
+  const settings = provisionConfigFrom(config);
+
+  if (settings !== null) {
+    const provisionLogger = logger.child({ component: 'provision' });
+    Object.assign(handlers, provisioningCommands(settings, provisionLogger));
+  }
+  if (config.templateSource !== null) {
+    handlers.update = await updateCommand(config, logger.child({ component: 'templates' }));
+  }
+  return handlers;
+}
