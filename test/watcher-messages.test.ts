@@ -8,7 +8,7 @@ import { backLines, channelLines, ownerLines, type AlertItem } from '../src/watc
 
 // Sample A of the OpenVZ wiki: CT 123 on a 32-bit kernel, where unlimited is 2147483647.
 const SAMPLE = readFileSync(
-  new URL('./fixtures/watcher/inside-ve-32bit.txt', import.meta.url),
+  new URL('./fixtures/beancounters/inside-ve-32bit.txt', import.meta.url),
   'utf8',
 );
 const rows = parseBeancounters(SAMPLE);

@@ -238,6 +238,59 @@ describe('beancounter watcher', () => {
     assert.match(rig.notifier.take()[0]?.lines[1] ?? '', /VE 101 .*numproc \+4 /);
   });
 
+  it('reads a real host file: high absolute counters and the host block raise nothing',
+    async () => {
+      const here = await mkdtemp(join(dir, 'case-'));
+      const node = FileNode.fromFixture('node1', here, 'synthetic-host-first.txt');
+      await node.write();
+      const rig = startRig(join(here, 'crewvz.db'), [node]);
+      rigs.push(rig);
+      for (const ve of ['123', '9833', '10000101']) {
+        rig.owners.set(ve, `irc:owner${ve}`);
+      }
+
+      // CT 10000101 starts with numproc failcnt 27: old news, not an alert.
+      await rig.watcher.pollOnce();
+      assert.deepEqual(rig.notifier.take(), []);
+
+      node.grow('0', 'numproc', 9);
+      node.grow('10000101', 'numproc', 2);
+      await poll(rig, node);
+      const sent = rig.notifier.take();
+      assert.deepEqual(sent[0]?.lines.slice(1), [
+        'VE 10000101 (owner irc:owner10000101): numproc +2 (held 512, barrier 512, limit 512)',
+      ]);
+      assert.deepEqual(sent.map((message) => message.to), ['alerts', 'irc:owner10000101']);
+    });
+
+  it('watches OpenVZ 7 beancounters named by strings', async () => {
+    const here = await mkdtemp(join(dir, 'case-'));
+    const node = FileNode.fromFixture('node1', here, 'synthetic-vz7-names.txt');
+    await node.write();
+    const rig = startRig(join(here, 'crewvz.db'), [node]);
+    rigs.push(rig);
+    const uuid = '7d4c1f5e-0b9a-4f2e-9a3d-5c8e6b2a1f00';
+    for (const ve of ['1001', 'webstudent42', uuid]) {
+      rig.owners.set(ve, 'irc:alice');
+    }
+    await rig.watcher.pollOnce();
+    assert.deepEqual(rig.notifier.take(), []);
+
+    node.grow('webstudent42', 'numfile', 4);
+    node.grow(uuid, 'numproc', 1);
+    await poll(rig, node);
+    const sent = rig.notifier.take();
+    assert.deepEqual(sent.map((message) => message.to), ['alerts', 'irc:alice']);
+    assert.deepEqual(sent[0]?.lines.map((line) => line.split(' (')[0]), [
+      'Beancounters on node1: 2 VEs hit a limit since the last check.',
+      `VE ${uuid}`,
+      'VE webstudent42',
+    ]);
+    const advice = sent[1]?.lines.join('\n') ?? '';
+    assert.match(advice, new RegExp(`!ve set ${uuid} numproc 1650:1650`));
+    assert.match(advice, /open files \(numfile\) ran out 4 times.*\n.*unlimited already/);
+  });
+
   it('lists recent alerts for !alerts from what the watcher stored', async () => {
     const { node, rig } = await setUp(['101']);
     node.grow('101', 'numproc', 2);

@@ -24,7 +24,8 @@ import { SqliteBaselineStore, WATCHER_MIGRATION_SQL } from '../../src/watcher/sq
 import type { Notifier, WatchedNode } from '../../src/watcher/types.ts';
 import { BeancounterWatcher, type WatcherOptions } from '../../src/watcher/watcher.ts';
 
-export const SAMPLE_PATH = new URL('../fixtures/watcher/inside-ve-32bit.txt', import.meta.url);
+export const FIXTURES = new URL('../fixtures/beancounters/', import.meta.url);
+export const SAMPLE_PATH = new URL('inside-ve-32bit.txt', FIXTURES);
 export const START = '2024-05-01T10:00:00.000Z';
 
 /** The wiki's CT 123 rows (32-bit unlimited values), copied for a VE of another ID. */
@@ -68,9 +69,24 @@ export class FileNode implements WatchedNode {
     this.listPath = join(dir, `${name}.list.json`);
     // The host block first: the kernel does not promise an order.
     this.blocks = [hostBlock(), ...ves.map(sampleBlock)];
-    this.statuses = ves.map((ve) => ({
+    this.statuses = ves.filter((ve) => /^[0-9]+$/.test(ve)).map((ve) => ({
       id: Number(ve), state: 'running', address: null, hostname: null, startedAt: START,
     }));
+  }
+
+  /**
+   * A node whose beancounters start as one of the fixture files. `list` knows the numeric IDs
+   * only, as with named (OpenVZ 7) beancounters whose VE IDs the agent does not map.
+   */
+  static fromFixture(name: string, dir: string, file: string): FileNode {
+    const node = new FileNode(name, dir, []);
+    const blocks = parseBeancounterBlocks(readFileSync(new URL(file, FIXTURES), 'utf8'));
+    node.blocks.splice(0, node.blocks.length, ...blocks);
+    const ids = blocks.map((block) => block.id).filter((id) => /^[1-9][0-9]*$/.test(id));
+    node.statuses.push(...ids.map((id): VeStatus => ({
+      id: Number(id), state: 'running', address: null, hostname: null, startedAt: START,
+    })));
+    return node;
   }
 
   row(ve: string, resource: string): BeancounterRow {
