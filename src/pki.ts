@@ -29,7 +29,8 @@ export interface KeyPairPem {
   cert: string;
 }
 
-export type CertUsage = 'ca' | 'client' | 'server';
+/** `plain`: a leaf with no extended key usage at all (OpenSSL lets it act as either side). */
+export type CertUsage = 'ca' | 'client' | 'server' | 'plain';
 
 export interface CertRequest {
   commonName: string;
@@ -69,11 +70,12 @@ function extensionsFor(request: CertRequest): object[] {
   const leaf: object[] = [
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    request.usage === 'client'
-      ? { name: 'extKeyUsage', clientAuth: true }
-      : { name: 'extKeyUsage', serverAuth: true },
     { name: 'subjectKeyIdentifier' },
   ];
+  if (request.usage !== 'plain') {
+    const usage = request.usage === 'client' ? { clientAuth: true } : { serverAuth: true };
+    leaf.push({ name: 'extKeyUsage', ...usage });
+  }
   const altNames = [
     ...(request.dns ?? []).map((value) => ({ type: 2, value })),
     ...(request.ips ?? []).map((ip) => ({ type: 7, ip })),
@@ -244,7 +246,7 @@ export interface TlsMaterial {
   key: string;
 }
 
-/** Reads ca.crt plus NAME.crt/NAME.key from a PKI dir; the error names the file it could not read. */
+/** Reads ca.crt plus NAME.crt/NAME.key from a PKI dir; an error names the unreadable file. */
 export async function loadTlsMaterial(dir: string, name: string): Promise<TlsMaterial> {
   const read = async (file: string): Promise<string> => {
     const full = path.join(dir, file);
@@ -255,5 +257,9 @@ export async function loadTlsMaterial(dir: string, name: string): Promise<TlsMat
       throw new UserFacingError(`cannot read ${full} (${reason}); check the pki directory`);
     }
   };
-  return { ca: await read('ca.crt'), cert: await read(`${name}.crt`), key: await read(`${name}.key`) };
+  return {
+    ca: await read('ca.crt'),
+    cert: await read(`${name}.crt`),
+    key: await read(`${name}.key`),
+  };
 }

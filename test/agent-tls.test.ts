@@ -80,6 +80,16 @@ describe('agent TLS: who may talk to the agent', () => {
     assert.equal(result.answered, false);
   });
 
+  it('refuses a CA-signed certificate without extended key usage clientAuth', async () => {
+    const result = await attempt({
+      ca: pki.ca,
+      cert: pki.noUsage.cert,
+      key: pki.noUsage.key,
+      servername: 'node1',
+    });
+    assert.equal(result.answered, false);
+  });
+
   it('refuses TLS older than 1.2', async () => {
     const result = await attempt({
       ca: pki.ca,

@@ -9,6 +9,7 @@
  *   pki.node2          { cert, key } serverAuth for another node (SAN DNS:node2, IP:127.0.0.1)
  *   pki.expiredNode1   { cert, key } like node1 but expired yesterday
  *   pki.foreignCa      another CA's certificate; pki.foreignClient a clientAuth cert it signed
+ *   pki.noUsage        { cert, key } signed by the CA with no extended key usage at all
  *
  * Made once per process (key generation is the slow part) and removed when the process exits.
  * Treat everything as read-only; copy the dir if a test needs to change files in it.
@@ -29,9 +30,12 @@ export interface TestPki {
   expiredNode1: KeyPairPem;
   foreignCa: string;
   foreignClient: KeyPairPem;
+  noUsage: KeyPairPem;
 }
 
 let cached: TestPki | undefined;
+
+const daysAgo = (days: number): Date => new Date(Date.now() - days * 86_400_000);
 
 function build(): TestPki {
   const ca = makeCertificate({ commonName: 'crewvz test CA', usage: 'ca' });
@@ -43,9 +47,7 @@ function build(): TestPki {
       issuer: ca,
       dns: [name],
       ips: ['127.0.0.1'],
-      ...(expired
-        ? { notBefore: new Date(Date.now() - 10 * 86400_000), notAfter: new Date(Date.now() - 86400_000) }
-        : {}),
+      ...(expired ? { notBefore: daysAgo(10), notAfter: daysAgo(1) } : {}),
     });
   const foreign = makeCertificate({ commonName: 'someone else CA', usage: 'ca' });
   const foreignClient = makeCertificate({
@@ -81,6 +83,7 @@ function build(): TestPki {
     expiredNode1: agent('node1', true),
     foreignCa: foreign.cert,
     foreignClient,
+    noUsage: makeCertificate({ commonName: 'no-usage', usage: 'plain', issuer: ca }),
   };
 }
 
