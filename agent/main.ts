@@ -55,7 +55,10 @@ async function makeDriver(config: AgentConfig, logger: Logger): Promise<Driver> 
 }
 
 /** Opens the driver and the TLS port for a loaded config. */
-export async function startAgent(config: AgentConfig, options: StartOptions): Promise<RunningAgent> {
+export async function startAgent(
+  config: AgentConfig,
+  options: StartOptions,
+): Promise<RunningAgent> {
   const { logger } = options;
   await checkPkiFiles(config.pki);
   const material = {
