@@ -30,7 +30,7 @@ function ves(rows: UbcRow[]): string[] {
 }
 
 describe('parseBeancounters on real files', () => {
-  it('reads the 32-bit file from inside a VE: uid once, dummy rows out, 2147483647 unlimited', () => {
+  it('reads a 32-bit file from inside a VE: uid once, no dummy rows, 2147483647 unlimited', () => {
     const rows = parseBeancounters(fixture('inside-ve-32bit.txt'));
     assert.equal(rows.length, COMPAT_RESOURCES);
     assert.deepEqual(ves(rows), ['123']);
