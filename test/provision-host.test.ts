@@ -181,6 +181,27 @@ describe('create and remove under a scratch root', () => {
     assert.equal(again.address, '10.0.5.1');
   });
 
+  it('keeps the record when a piece cannot be removed, so remove can be run again', async () => {
+    const { root, driver, provisioner } = node;
+    await provisioner.create(101, TEMPLATE, 'alice');
+    const passwd = path.join(root, 'etc/passwd');
+    const original = await readFile(passwd, 'utf8');
+    await writeFile(passwd, original.replace(':crewvz:', ':hand-edited:'));
+
+    await assert.rejects(provisioner.remove(101), {
+      code: AgentCode.STEP_FAILED,
+      message: /host account: host account alice was not made by crewvz/,
+    });
+    assert.equal(driver.ves.size, 0);
+    assert.ok(await provisioner.records.read(101));
+    assert.equal((await readMapEntries(path.join(root, MAP))).has('alice'), false);
+
+    await writeFile(passwd, original);
+    await provisioner.remove(101);
+    assert.equal(await provisioner.records.read(101), null);
+    assert.equal(await findHostAccount(root, 'alice'), null);
+  });
+
   it('removes a VE the agent did not provision with the driver alone', async () => {
     const { driver, provisioner } = node;
     driver.ves.set(150, {

@@ -11,7 +11,6 @@
  *   7. the `USERNAME ADDRESS` line in the Apache RewriteMap
  *   8. vzctl start
  */
-import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 
@@ -29,6 +28,7 @@ import { generateKeyPair, giveKeyPair, keyPaths, removeKeyPair, type KeyPaths } 
 import { removeLoginShell, writeLoginShell } from './login-shell.ts';
 import { RecordStore, type ProvisionRecord } from './records.ts';
 import { addMapEntry, removeMapEntry } from './rewrite-map.ts';
+import { removeProvisioned, statusOrAbsent } from './remove.ts';
 import { runSteps, type Step } from './steps.ts';
 
 /**
@@ -200,7 +200,7 @@ export class Provisioner {
    * destroy, and an existing VE is never touched.
    */
   private async createVe(id: number, template: string, username: string, address: string) {
-    const before = await this.driver.status(id);
+    const before = await statusOrAbsent(this.driver, id);
     if (before.state !== 'absent') {
       throw new DriverError(AgentCode.STEP_FAILED, [`VE ${id} already exists; pick another ID`]);
     }
@@ -218,7 +218,7 @@ export class Provisioner {
       });
     } catch (error) {
       // vzctl create may have succeeded before vzctl set failed: leave no half-made VE.
-      const after = await this.driver.status(id).catch(() => null);
+      const after = await statusOrAbsent(this.driver, id).catch(() => null);
       if (after !== null && after.state !== 'absent') {
         await this.driver.remove(id);
       }
@@ -255,61 +255,13 @@ export class Provisioner {
     }
   }
 
-  /**
-   * Stops and destroys the VE, then removes the map entry, host account, login shell and keys
-   * that its record lists. Pieces already gone are fine, so a remove that failed halfway can be
-   * run again; the record is deleted only when everything is gone.
-   */
-  async remove(id: number): Promise<void> {
-    const logger = this.logger.child({ ve: id });
-    const record = await this.records.read(id);
-
-    await this.destroyVe(id);
-    if (record === null) {
-      logger.info('VE removed (no provisioning record)');
-      return;
-    }
-
-    const failures: string[] = [];
-    const attempt = async (what: string, work: () => Promise<void>) => {
-      try {
-        await work();
-      } catch (error) {
-        logger.error({ step: what, err: error }, 'remove step failed');
-        failures.push(`${what}: ${(error as Error).message}`);
-      }
-    };
-
-    await attempt('map entry', () =>
-      removeMapEntry(record.mapFile, record.username, record.address),
-    );
-    await attempt('host account', () =>
-      removeHostAccount(record.root, record.username, this.accountTools),
-    );
-    for (const file of record.files) {
-      await attempt(`file ${file}`, () => rm(file, { force: true }));
-    }
-
-    if (failures.length > 0) {
-      throw new DriverError(AgentCode.STEP_FAILED, [
-        `VE ${id} is destroyed but some of ${record.username}'s host pieces are left`,
-        ...failures,
-        `run remove ${id} again once fixed`,
-      ]);
-    }
-    await this.records.delete(id);
-    const { username, address } = record;
-    logger.info({ username, address }, 'VE and its pieces removed');
-  }
-
-  private async destroyVe(id: number): Promise<void> {
-    const status = await this.driver.status(id);
-
-    if (status.state === 'running') {
-      await this.driver.stop(id);
-    }
-    if (status.state !== 'absent') {
-      await this.driver.remove(id);
-    }
+  /** Undoes everything the VE's record lists; see removeProvisioned. */
+  remove(id: number): Promise<void> {
+    return removeProvisioned(id, {
+      driver: this.driver,
+      records: this.records,
+      accountTools: this.accountTools,
+      logger: this.logger.child({ ve: id }),
+    });
   }
 }
