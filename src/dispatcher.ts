@@ -43,7 +43,15 @@ export class Dispatcher {
 
   /** The MessageHandler adapters call. */
   readonly handle = async (message: InboundMessage, respond: Respond): Promise<void> => {
-    const words = this.commandWords(message);
+    let words: string[] | null;
+    try {
+      words = this.commandWords(message);
+    } catch (error) {
+      if (error instanceof UserFacingError) {
+        await respond({ lines: [error.message] });
+      }
+      return;
+    }
     if (words === null || words.length === 0) {
       return;
     }
@@ -65,7 +73,7 @@ export class Dispatcher {
     await this.run(match, message, respond);
   };
 
-  /** The words of a command, or null when the text is not one (or has an unclosed quote). */
+  /** The words of a command, or null when the text is not one; throws on an unclosed quote. */
   private commandWords(message: InboundMessage): string[] | null {
     let text = message.text.trimStart();
     if (text.startsWith(PREFIX)) {
@@ -73,11 +81,7 @@ export class Dispatcher {
     } else if (message.conversation.kind !== 'private') {
       return null;
     }
-    try {
-      return tokenize(text);
-    } catch {
-      return null;
-    }
+    return tokenize(text);
   }
 
   private lookup(words: string[]): Match | null {
@@ -98,7 +102,10 @@ export class Dispatcher {
       const subcommands = [...new Set(group.map(({ words: name }) => name.slice(1).join(' ')))];
       return `${PREFIX}${words[0]} needs one of: ${subcommands.join(', ')}`;
     }
-    const scored = this.names
+    // Within a group (`ve ...`) only its subcommands are candidates; otherwise single words.
+    const candidates =
+      group.length > 0 ? group : this.names.filter(({ words: name }) => name.length === 1);
+    const scored = candidates
       .map(({ words: name, spec }) => {
         const typed = words.slice(0, name.length).join(' ').toLowerCase();
         return { spec, score: distance(typed, name.join(' ')) };

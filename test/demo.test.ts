@@ -1,0 +1,51 @@
+/** `crewvz demo` as `npm start` runs it, in a fresh folder, with commands piped in. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+let cwd = '';
+
+after(async () => {
+  if (cwd) {
+    await rm(cwd, { recursive: true, force: true });
+  }
+});
+
+test('piped demo prints a request number, an active VE and its beancounter table', async () => {
+  cwd = await mkdtemp(path.join(os.tmpdir(), 'crewvz-demo-'));
+  const child = spawn(process.execPath, ['--import', TSX, CLI, 'demo'], {
+    cwd,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  child.stdin.end('!ve create\n!approve 1\n!ve list\n!ve ubc 101\n');
+
+  const status = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  assert.equal(status, 0, `exit status; stderr: ${stderr}`);
+
+  assert.match(stdout, /crewvz demo: you are shell:\S+, an admin/);
+  assert.match(stdout, /request #1 filed/);
+  assert.match(stdout, /VE 101 is active on node1/);
+  assert.match(stdout, /VE 101\s+node1\s+shell:\S+\s+\S+\s+\S+\s+running/);
+  assert.match(stdout, /resource\s+held\s+maxheld\s+barrier\s+limit\s+failcnt/);
+  assert.match(stdout, /numproc\s+\d+/);
+
+  assert.ok(existsSync(path.join(cwd, '.crewvz', 'crewvz.db')), 'the SQLite file');
+  assert.ok(existsSync(path.join(cwd, '.crewvz', 'pki', 'ca.crt')), 'the PKI');
+  assert.ok(existsSync(path.join(cwd, '.crewvz', 'crewvz.log')), 'the log file');
+  assert.doesNotMatch(stdout, /"level":/, 'logs stay out of the terminal');
+});

@@ -1,0 +1,154 @@
+/**
+ * The dispatcher on a real bot (real SQLite file, a configured node that is down): tokenizing,
+ * lookup, suggestions, usage lines, the role filter, exactly-once events and the two error paths.
+ */
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+
+import type { InboundMessage } from '../adapters/types.ts';
+import { define } from '../commands/types.ts';
+import { Dispatcher } from '../src/dispatcher.ts';
+import { UserFacingError } from '../src/errors.ts';
+import { silentLogger } from '../src/log.ts';
+import { tokenize } from '../src/tokenize.ts';
+import { freePort, startBotRig, type BotRig } from './helpers/bot-rig.ts';
+
+let rig: BotRig;
+
+before(async () => {
+  rig = await startBotRig({ port: await freePort() });
+});
+
+after(async () => {
+  await rig.stop();
+  await rm(rig.dir, { recursive: true, force: true });
+});
+
+function message(text: string, extra: Partial<InboundMessage> = {}): InboundMessage {
+  return {
+    adapter: 'slack',
+    sender: { identity: 'slack:U1', display: 'u1' },
+    conversation: { kind: 'channel', room: 'C1' },
+    text,
+    ...extra,
+  };
+}
+
+describe('tokenize', () => {
+  test('splits on spaces and keeps quoted words together', () => {
+    const words = tokenize(`deny 3 "not now" "it's" fine\\ too`);
+    assert.deepEqual(words, ['deny', '3', 'not now', "it's", 'fine too']);
+    assert.deepEqual(tokenize(`a 'b \\ c' ""`), ['a', 'b \\ c', '']);
+  });
+
+  test('reads only the first line', () => {
+    assert.deepEqual(tokenize('ve list\n!grant x crew'), ['ve', 'list']);
+  });
+
+  test('an unclosed quote is a user error', () => {
+    assert.throws(() => tokenize('deny 3 "oops'), UserFacingError);
+  });
+});
+
+describe('dispatcher', () => {
+  test('command words are case-insensitive and subcommands are found', async () => {
+    assert.match((await rig.say('shell:admin', '!WhoAmI'))[0] ?? '', /shell:admin, role admin/);
+    assert.match((await rig.say('shell:kim', '!Ve List'))[0] ?? '', /no VEs yet/);
+  });
+
+  test('an unknown command suggests the closest ones', async () => {
+    assert.match((await rig.say('shell:kim', '!aprove 3'))[0] ?? '', /did you mean !approve/);
+    assert.match((await rig.say('shell:kim', '!ve craete'))[0] ?? '', /did you mean !ve create/);
+    assert.match((await rig.say('shell:kim', '!ve'))[0] ?? '', /!ve needs one of: create, list/);
+    assert.match((await rig.say('shell:kim', '!xyzzy'))[0] ?? '', /!help lists the commands/);
+  });
+
+  test('bad arguments get the usage line', async () => {
+    assert.deepEqual(await rig.say('irc:crew1', '!approve'), ['usage: !approve N']);
+    assert.match((await rig.say('irc:crew1', '!approve seven'))[0] ?? '', /usage: !approve N/);
+    assert.deepEqual(await rig.say('shell:kim', '!ve status 1 2'), ['usage: !ve status ID']);
+  });
+
+  test('help is built from the declarations and filtered by role', async () => {
+    const student = (await rig.say('shell:kim', '!help')).join('\n');
+    assert.match(student, /!ve create \[template\]\s+ask for a VE/);
+    assert.doesNotMatch(student, /!grant/);
+    const admin = (await rig.say('shell:admin', '!help')).join('\n');
+    assert.match(admin, /!grant IDENTITY ROLE/);
+    assert.match((await rig.say('shell:kim', '!help ve remove')).join('\n'), /asks you to confirm/);
+  });
+
+  test('unidentified people may use only !help and !whoami', async () => {
+    assert.match((await rig.say(null, '!help')).join('\n'), /identify with your network/);
+    assert.match((await rig.say(null, '!requests'))[0] ?? '', /NickServ IDENTIFY/);
+  });
+
+  test('in a channel only !text is a command; in private the ! is optional', async () => {
+    assert.deepEqual(await rig.say('shell:kim', 'whoami', 'channel'), []);
+    assert.match((await rig.say('shell:kim', 'whoami'))[0] ?? '', /shell:kim, role student/);
+  });
+
+  test('an unclosed quote is answered, not ignored', async () => {
+    assert.match((await rig.say('irc:crew1', '!deny 1 "oops'))[0] ?? '', /unclosed " quote/);
+  });
+
+  test('an event delivered twice is handled once', async () => {
+    const replies: string[] = [];
+    const respond = async (reply: { lines: string[] }): Promise<void> => {
+      replies.push(...reply.lines);
+    };
+    const event = message('!whoami', { eventId: 'Ev42' });
+    await rig.bot.dispatcher.handle(event, respond);
+    await rig.bot.dispatcher.handle(event, respond);
+    assert.equal(replies.length, 1);
+  });
+
+  test('a node that is down gives a plain answer', async () => {
+    assert.match((await rig.say('irc:crew1', '!templates'))[0] ?? '', /no node answers/);
+  });
+
+  test('user errors go back verbatim; bugs get a generic reply with a reference', async () => {
+    const commands = [
+      define({
+        name: 'refuse',
+        usage: 'refuse',
+        summary: 'always refuses',
+        role: 'student',
+        args: [],
+        mutating: false,
+        handler: async () => {
+          throw new UserFacingError('no, and here is why');
+        },
+      }),
+      define({
+        name: 'crash',
+        usage: 'crash',
+        summary: 'always breaks',
+        role: 'student',
+        args: [],
+        mutating: false,
+        handler: async () => {
+          throw new Error('secret internal detail /etc/passwd');
+        },
+      }),
+    ];
+    const dispatcher = new Dispatcher({
+      commands,
+      services: rig.bot.services,
+      logger: silentLogger(),
+    });
+    const replies: string[] = [];
+    const respond = async (reply: { lines: string[] }): Promise<void> => {
+      replies.push(...reply.lines);
+    };
+    await dispatcher.handle(message('!refuse'), respond);
+    await dispatcher.handle(message('!crash'), respond);
+
+    assert.equal(replies[0], 'no, and here is why');
+    assert.match(replies[1] ?? '', /^something went wrong running !crash \(reference \w+\)$/);
+    assert.doesNotMatch(replies[1] ?? '', /secret/);
+    const audit = rig.bot.services.store.audit.recent(2).map((entry) => entry.outcome);
+    assert.deepEqual(audit, ['error', 'refused']);
+  });
+});
