@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+
+import type { Driver } from '../agent/driver.ts';
+import { SAFE_PATH } from '../agent/run.ts';
+import { Provisioner, type ProvisionDriver } from '../agent/provision/provisioner.ts';
+import { createVzctlDriver } from '../agent/vzctl.ts';
+import { makeScratchRoot, removeScratchRoot, snapshotFiles } from './helpers/scratch-root.ts';
+
+const FAKE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/fake-vz');
+const quiet = pino({ level: 'silent' });
+
+let root: string;
+let fakeDir: string;
+let provisioner: Provisioner;
+let vzctl: Driver;
+
+before(async () => {
+  root = await makeScratchRoot();
+  fakeDir = path.join(root, 'vz');
+  await mkdir(path.join(fakeDir, 'template/cache'), { recursive: true });
+  await writeFile(path.join(fakeDir, 'template/cache/debian-12.tar.gz'), '');
+
+  vzctl = createVzctlDriver({
+    vzctl: path.join(FAKE, 'vzctl'),
+    vzlist: path.join(FAKE, 'vzlist'),
+    beancounters: path.join(fakeDir, 'user_beancounters'),
+    templatesDir: path.join(fakeDir, 'template/cache'),
+    logger: quiet,
+    env: { FAKE_VZ_DIR: fakeDir, PATH: `${path.dirname(process.execPath)}:${SAFE_PATH}` },
+  });
+
+  // The vzctl driver has no addUser yet; this one writes the key into the private area, as a
+  // real one would (mount, useradd --root, authorized_keys).
+  const driver: ProvisionDriver = {
+    list: () => vzctl.list(),
+    status: (id) => vzctl.status(id),
+    create: (spec) => vzctl.create(spec),
+    start: (id) => vzctl.start(id),
+    stop: (id) => vzctl.stop(id),
+    remove: (id) => vzctl.remove(id),
+    async addUser(id, username, publicKey) {
+      const ssh = path.join(fakeDir, 'private', String(id), 'home', username, '.ssh');
+      await mkdir(ssh, { recursive: true });
+      await writeFile(path.join(ssh, 'authorized_keys'), `${publicKey}\n`);
+    },
+  };
+  provisioner = new Provisioner({
+    config: {
+      root,
+      stateDir: path.join(root, 'var/lib/crewvz-agent'),
+      network: {
+        pool: '10.0.5.1-10.0.5.3',
+        nameservers: [],
+        searchdomain: null,
+        domain: 'vz.lab',
+      },
+      paths: {
+        keysDir: 'var/lib/crewvz/keys',
+        shellsDir: 'usr/local/lib/crewvz/shells',
+        mapFile: 'etc/apache2/crewvz-vhosts.map',
+        ssh: '/usr/bin/ssh',
+      },
+      limits: {},
+    },
+    driver,
+    logger: quiet,
+  });
+});
+
+after(async () => {
+  await vzctl.close();
+  await removeScratchRoot(root);
+});
+
+describe('provisioning over the vzctl driver and the fake vzctl', () => {
+  it('skips addresses of stopped VEs that only vzlist knows, and removes all', async () => {
+    const before = await snapshotFiles(root);
+    const first = await provisioner.create(101, 'debian-12', 'alice');
+    assert.equal(first.state, 'running');
+    assert.equal(first.address, '10.0.5.1');
+    const keys = await readFile(path.join(fakeDir, 'private/101/home/alice/.ssh/authorized_keys'));
+    assert.match(keys.toString(), /^ssh-ed25519 \S+ crewvz:alice\n$/);
+    await vzctl.stop(101);
+
+    // A VE made by hand, never started: its address lives only in its saved config.
+    await vzctl.create({
+      id: 150,
+      template: 'debian-12',
+      hostname: 'by-hand',
+      address: '10.0.5.2',
+      nameservers: [],
+      searchdomain: null,
+      limits: {},
+    });
+    const second = await provisioner.create(102, 'debian-12', 'bob');
+    assert.equal(second.address, '10.0.5.3');
+
+    for (const id of [101, 102, 150]) {
+      await provisioner.remove(id);
+    }
+    assert.deepEqual(await vzctl.list(), []);
+    const left = [...(await snapshotFiles(root)).keys()].filter(
+      (file) => !before.has(file) && !file.startsWith('vz/'),
+    );
+    assert.deepEqual(left, ['etc/apache2/crewvz-vhosts.map']);
+  });
+});
