@@ -5,15 +5,12 @@
  */
 import tls from 'node:tls';
 
-import {
-  AgentCode,
-  describeCode,
-  encodeLine,
-  LineSplitter,
-  type AgentResponse,
-} from '../agent/protocol.ts';
+import { AgentCode, encodeLine, LineSplitter, type AgentResponse } from '../agent/protocol.ts';
+import { AgentCallError, NodeUnreachableError } from './agent-errors.ts';
 import { CrewvzError } from './errors.ts';
 import type { Logger } from './log.ts';
+
+export { AgentCallError, NodeUnreachableError };
 
 export const DEFAULT_AGENT_PORT = 7070;
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
@@ -28,30 +25,6 @@ const STABLE_AFTER_MS = 5_000;
 /** A call never dials more often than this; in between it fails at once. */
 const MIN_DIAL_INTERVAL_MS = 1_000;
 const SERVER_AUTH_OID = '1.3.6.1.5.5.7.3.1';
-
-/** The agent answered with a non-zero code. `code` is numeric: vzctl's status or an AgentCode. */
-export class AgentCallError extends Error {
-  constructor(
-    readonly node: string,
-    readonly command: string,
-    readonly code: number,
-    readonly lines: string[],
-  ) {
-    const detail = lines.length > 0 ? `: ${lines.join('; ')}` : '';
-    super(`${command} on ${node} failed with code ${code} (${describeCode(code)})${detail}`);
-    this.name = 'AgentCallError';
-  }
-}
-
-/** The node could not be reached, or the connection dropped before the answer came. */
-export class NodeUnreachableError extends CrewvzError {
-  constructor(
-    readonly node: string,
-    readonly reason: string,
-  ) {
-    super('crewvz.node_unreachable', `node ${node} is unreachable (${reason})`);
-  }
-}
 
 export interface AgentClientOptions {
   /** The node's name: the DNS name its certificate must carry. */

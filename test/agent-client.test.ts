@@ -95,8 +95,17 @@ describe('agent client', () => {
     assert.ok(Date.now() - started < 1500);
     gate.release();
     assert.equal(((await client.call('ping')) as [{ name: string }])[0].name, 'node1');
-    await sleep(20);
-    await client.call('remove', [501]);
+    // The held restart ends in the background; the VE is busy (1005) until it has.
+    for (let tries = 0; ; tries += 1) {
+      try {
+        await client.call('remove', [501]);
+        break;
+      } catch (error) {
+        const busy = error instanceof AgentCallError && error.code === AgentCode.VE_BUSY;
+        assert.ok(busy && tries < 50, String(error));
+        await sleep(50);
+      }
+    }
     await client.close();
   });
 
