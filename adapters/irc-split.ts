@@ -64,6 +64,10 @@ export function takeHead(text: string, maxBytes: number): [string, string] {
     fitEnd = index + segment.length;
   }
 
+  // The fitting part may end exactly where a word ends.
+  if (fitEnd > 0 && /\s/.test(text.charAt(fitEnd))) {
+    lastSpace = fitEnd;
+  }
   if (lastSpace > 0) {
     const head = text.slice(0, lastSpace).trimEnd();
     if (head !== '') {

@@ -96,6 +96,11 @@ export class IrcAdapter implements ChatAdapter {
     this.bindOnce();
   }
 
+  /** True while registered on the server (output can flow). */
+  get online(): boolean {
+    return this.registered;
+  }
+
   async start(handler: MessageHandler): Promise<void> {
     if (this.handler) {
       throw new Error('IrcAdapter.start() was called twice; create one adapter per connection');
@@ -317,7 +322,8 @@ export class IrcAdapter implements ChatAdapter {
     const respond = (reply: Reply): Promise<void> => this.respond(conversation, nick, reply);
     const account = await this.identity.accountFor(message);
 
-    const limitKey = account ? `a:${this.fold(account)}` : `h:${message.hostname || nick}`;
+    // Unidentified people are told apart by nick: all they may run is help and whoami.
+    const limitKey = account ? `a:${this.fold(account)}` : `n:${this.fold(nick)}`;
     const verdict = this.limiter.check(limitKey);
     if (verdict === 'drop') return;
     if (verdict === 'warn') {

@@ -1,0 +1,283 @@
+/**
+ * The IRC adapter against a real InspIRCd + Atheme, with a small test handler instead of the
+ * bot core. The server's flood limit is strict (a burst of 20 commands, 8 a second), so a
+ * client that floods is disconnected, which the bot must never be.
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseIrcConfig } from '../adapters/irc-config.ts';
+import { IrcAdapter } from '../adapters/irc.ts';
+import type { InboundMessage, MessageHandler } from '../adapters/types.ts';
+import { silentLogger } from '../src/log.ts';
+import {
+  IrcTestClient,
+  registerAccount,
+  startIrcServer,
+  type IrcServer,
+  type ReceivedLine,
+} from './helpers/ircd.ts';
+
+const BOT = 'crewbot';
+const CHANNEL = '#openvz';
+const LOCKED = '#crew';
+const ALICE = { account: 'alice', password: 'alice-pass-1' };
+const MIXED = 'Приветствую, студент! 日本語のテキスト 👩‍💻 e\u0301 ';
+const BIG_TEXT = `${MIXED.repeat(30)}${'ÿ'.repeat(300)}`;
+
+const seen: InboundMessage[] = [];
+
+const handler: MessageHandler = async (message, respond) => {
+  seen.push(message);
+  switch (message.text.split(/\s+/)[0].toLowerCase()) {
+    case '!whoami':
+      return respond({ lines: [`${message.sender.display} is ${message.sender.identity ?? 'nobody'}`] });
+    case '!utf8':
+      return respond({ lines: [BIG_TEXT, 'one\r\ntwo\0three'] });
+    case '!flood':
+      return respond({ lines: Array.from({ length: 30 }, (_, i) => `flood line ${i + 1}`) });
+    case '!help':
+      return respond({
+        long: true,
+        summary: 'help is in your private messages',
+        lines: Array.from({ length: 8 }, (_, i) => `help line ${i + 1}`),
+      });
+    case '!slow':
+      await sleep(1500);
+      return respond({ lines: ['slow answer'] });
+    default:
+  }
+};
+
+const fromBot = (target: string) => (l: ReceivedLine): boolean =>
+  l.command === 'PRIVMSG' && l.nick === BOT && l.params[0] === target;
+
+/**
+ * A TCP pass-through between the bot and the server. Closing the gate refuses the bot's
+ * reconnects, so after a restart the test's own client is in the channel before the bot is.
+ */
+async function startGate(upstreamPort: number): Promise<{
+  port: number; open: boolean; close(): Promise<void>;
+}> {
+  const sockets = new Set<net.Socket>();
+  const gate = {
+    port: 0,
+    open: true,
+    close: () => new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      relay.close(() => resolve());
+    }),
+  };
+  const relay = net.createServer((inbound) => {
+    if (!gate.open) {
+      inbound.destroy();
+      return;
+    }
+    const outbound = net.connect(upstreamPort, '127.0.0.1');
+    for (const [a, b] of [[inbound, outbound], [outbound, inbound]]) {
+      sockets.add(a);
+      a.pipe(b);
+      a.on('error', () => b.destroy());
+      a.on('close', () => {
+        sockets.delete(a);
+        b.destroy();
+      });
+    }
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  gate.port = (relay.address() as net.AddressInfo).port;
+  return gate;
+}
+
+describe('IrcAdapter on InspIRCd + Atheme', () => {
+  let server: IrcServer;
+  let gate: Awaited<ReturnType<typeof startGate>>;
+  let bot: IrcAdapter;
+  let watcher: IrcTestClient;
+  const clients: IrcTestClient[] = [];
+
+  async function client(nick: string, login?: typeof ALICE): Promise<IrcTestClient> {
+    const c = await IrcTestClient.connect(server, { nick, ...(login ? { login } : {}) });
+    clients.push(c);
+    await c.join(CHANNEL);
+    return c;
+  }
+
+  before(async () => {
+    server = await startIrcServer({ flood: { threshold: 20, commandsPerSecond: 8 } });
+    await registerAccount(server, ALICE.account, ALICE.password);
+
+    // An invite-only channel the bot is refused from until the test opens it.
+    watcher = await client('watcher');
+    watcher.send(`JOIN ${LOCKED}`);
+    watcher.send(`MODE ${LOCKED} +i`);
+    await watcher.waitFor((l) => l.command === 'MODE' && l.params[0] === LOCKED);
+
+    gate = await startGate(server.port);
+    const config = parseIrcConfig({
+      host: '127.0.0.1',
+      port: gate.port,
+      nick: BOT,
+      channels: [CHANNEL, LOCKED],
+      rate: { burst: 5, linesPerSecond: 6, userBurst: 4, userPerMinute: 30 },
+      reconnect: { minMs: 200, maxMs: 1000 },
+    }, 'adapters.irc');
+    bot = new IrcAdapter({ ...config, logger: silentLogger() });
+    await bot.start(handler);
+    await watcher.waitFor((l) => l.command === 'JOIN' && l.nick === BOT, { from: 0 });
+  });
+
+  after(async () => {
+    await bot?.stop();
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    await gate?.close();
+    await server?.stop();
+  });
+
+  it('treats a client with no account as nobody, even under a crew nick', async () => {
+    const impostor = await client(ALICE.account);
+    impostor.say(CHANNEL, '!whoami');
+    const reply = await watcher.waitFor(fromBot(CHANNEL));
+    assert.equal(reply.params[1], 'alice is nobody');
+    assert.equal(seen.at(-1)?.sender.identity, null);
+    assert.deepEqual(seen.at(-1)?.conversation, { kind: 'channel', room: CHANNEL });
+    await impostor.close();
+  });
+
+  it('vouches for the services account whatever the nick, and forgets it on logout', async () => {
+    const real = await client('al2', ALICE);
+    real.say(CHANNEL, '!whoami');
+    assert.equal((await watcher.waitFor(fromBot(CHANNEL))).params[1], 'al2 is irc:alice');
+
+    // Private commands are answered privately.
+    real.say(BOT, '!WHOAMI');
+    assert.equal((await real.waitFor(fromBot('al2'))).params[1], 'al2 is irc:alice');
+
+    // Output for the account finds the nick logged in as it.
+    await bot.send({ kind: 'user', identity: 'irc:alice' }, { lines: ['for alice, 1'] });
+    assert.equal((await real.waitFor(fromBot('al2'))).params[1], 'for alice, 1');
+
+    await real.logout();
+    real.say(CHANNEL, '!whoami');
+    assert.equal((await watcher.waitFor(fromBot(CHANNEL))).params[1], 'al2 is nobody');
+
+    // Logged out, nobody is alice: the message waits until someone logs in as alice.
+    const mark = real.lines.length;
+    await bot.send({ kind: 'user', identity: 'irc:alice' }, { lines: ['for alice, 2'] });
+    await sleep(500);
+    assert.equal(real.messagesFrom(BOT, mark).filter((l) => l.params[0] === 'al2').length, 0);
+    await real.identify(ALICE.account, ALICE.password);
+    assert.equal((await real.waitFor(fromBot('al2'))).params[1], 'for alice, 2');
+  });
+
+  it('splits multibyte replies into valid UTF-8 lines of at most 512 bytes as relayed', async () => {
+    const asker = await client('utfan');
+    const mark = watcher.lines.length;
+    asker.say(CHANNEL, '!utf8');
+    await watcher.waitFor((l) => fromBot(CHANNEL)(l) && l.params[1] === 'twothree');
+
+    const lines = watcher.messagesFrom(BOT, mark);
+    assert.ok(lines.length >= 6, `expected the long text split, got ${lines.length} lines`);
+    for (const line of lines) {
+      assert.ok(line.bytes <= 512, `relayed line of ${line.bytes} bytes`);
+      assert.ok(line.utf8, 'relayed line is not valid UTF-8');
+      assert.doesNotMatch(line.params[1], /[\r\0]/);
+    }
+    const texts = lines.map((l) => l.params[1]);
+    // CR/LF start new lines; NUL is dropped.
+    assert.deepEqual(texts.slice(-2), ['one', 'twothree']);
+    const squash = (s: string): string => s.replace(/\s+/g, '');
+    assert.equal(squash(texts.slice(0, -2).join('')), squash(BIG_TEXT));
+    assert.ok(lines.some((l) => l.bytes > 480), 'lines should use most of the 512 bytes');
+  });
+
+  it('sends 30 lines without being disconnected for flooding, where a raw client is', async () => {
+    const flooder = await client('flooder');
+    for (let i = 0; i < 40; i++) flooder.say(CHANNEL, `flood ${i}`);
+    await flooder.waitFor((l) => l.command === 'ERROR' && /flood/i.test(l.params[0] ?? ''));
+
+    const asker = await client('asker');
+    const mark = watcher.lines.length;
+    asker.say(CHANNEL, '!flood');
+    await watcher.waitFor((l) => fromBot(CHANNEL)(l) && l.params[1] === 'flood line 30', {
+      timeoutMs: 15_000,
+    });
+    const texts = watcher.messagesFrom(BOT, mark).map((l) => l.params[1]);
+    assert.deepEqual(texts, Array.from({ length: 30 }, (_, i) => `flood line ${i + 1}`));
+
+    asker.say(CHANNEL, '!whoami');
+    assert.equal((await watcher.waitFor(fromBot(CHANNEL))).params[1], 'asker is nobody');
+  });
+
+  it('sends long replies privately with one line in the channel', async () => {
+    const asker = await client('helpme');
+    const mark = watcher.lines.length;
+    asker.say(CHANNEL, '!help');
+    await asker.waitFor((l) => fromBot('helpme')(l) && l.params[1] === 'help line 8');
+    const inChannel = await watcher.waitFor(fromBot(CHANNEL));
+    assert.equal(inChannel.params[1], 'helpme: help is in your private messages');
+    await sleep(300);
+    assert.equal(watcher.messagesFrom(BOT, mark).length, 1);
+    assert.equal(asker.messagesFrom(BOT).filter((l) => l.params[0] === 'helpme').length, 8);
+  });
+
+  it('answers a person over the command limit once, politely, then ignores them', async () => {
+    const eager = await client('eager');
+    const mark = eager.lines.length;
+    for (let i = 0; i < 8; i++) eager.say(BOT, '!whoami');
+    await eager.waitFor((l) => fromBot('eager')(l) && /too many commands/.test(l.params[1]));
+    await sleep(800);
+    const texts = eager.messagesFrom(BOT, mark).map((l) => l.params[1]);
+    assert.deepEqual(texts, [
+      ...Array.from({ length: 4 }, () => 'eager is nobody'),
+      'eager: that is too many commands at once; wait a minute, then try again.',
+    ]);
+  });
+
+  it('retries a refused JOIN until the channel lets it in', async () => {
+    watcher.send(`MODE ${LOCKED} -i`);
+    await watcher.waitFor((l) => l.command === 'JOIN' && l.nick === BOT && l.params[0] === LOCKED);
+  });
+
+  it('reconnects after the server restarts, rejoins, delivers queued output, answers once',
+    async () => {
+      const asker = await client('slowpoke');
+      asker.say(CHANNEL, '!slow');
+      await waitUntil(() => seen.at(-1)?.text === '!slow');
+
+      gate.open = false;
+      await server.killIrcd();
+      clients.length = 0;
+      // A line written in the instant before the bot sees the drop is lost (IRC has no acks).
+      await waitUntil(() => !bot.online);
+      await bot.send({ kind: 'alerts' }, { lines: ['alert made while down'] });
+      await server.startIrcd();
+
+      const back = await client('back');
+      gate.open = true;
+      await back.waitFor((l) => l.command === 'JOIN' && l.nick === BOT, { timeoutMs: 15_000 });
+      const texts = new Set<string>();
+      await back.waitFor((l) => {
+        if (fromBot(CHANNEL)(l)) texts.add(l.params[1]);
+        return texts.has('slow answer') && texts.has('alert made while down');
+      });
+
+      const mark = back.lines.length;
+      for (let i = 0; i < 3; i++) {
+        back.say(CHANNEL, `!whoami ${i}`);
+        await sleep(150);
+      }
+      await sleep(1000);
+      const answers = back.messagesFrom(BOT, mark).map((l) => l.params[1]);
+      assert.deepEqual(answers, ['back is nobody', 'back is nobody', 'back is nobody']);
+    });
+});
+
+async function waitUntil(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await sleep(20);
+  }
+}
