@@ -157,8 +157,11 @@ describe('bot end to end', () => {
   });
 
   test('approving twice says it is already approved', async () => {
-    const id = requestNumber(await rig.say('shell:fay', '!ve create'));
+    const id = requestNumber(await rig.say('shell:fay', '!ve create', 'channel'));
     await rig.say(CREW, `!approve ${id}`);
+    const announced = rig.adapter.sent.filter((s) => s.destination.kind === 'alerts');
+    assert.match(announced.at(-1)?.reply.lines[0] ?? '', new RegExp(`request #${id}, login fay`),
+      'a request made in a channel has its outcome announced in the alert channel');
     assert.match(
       text(await rig.say('irc:crew2', `!approve ${id}`)),
       new RegExp(`request #${id} is already approved \\(VE \\d+ on node1\\)`),

@@ -32,7 +32,7 @@ test('piped demo prints a request number, an active VE and its beancounter table
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
-  child.stdin.end('!ve create\n!approve 1\n!ve list\n!ve ubc 101\n');
+  child.stdin.end('!ve create\n!approve 1\n!ve list\n!ve ubc 101\n/as shell:bob\n!approve 1\n');
 
   const status = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   assert.equal(status, 0, `exit status; stderr: ${stderr}`);
@@ -43,6 +43,7 @@ test('piped demo prints a request number, an active VE and its beancounter table
   assert.match(stdout, /VE 101\s+node1\s+shell:\S+\s+\S+\s+\S+\s+running/);
   assert.match(stdout, /resource\s+held\s+maxheld\s+barrier\s+limit\s+failcnt/);
   assert.match(stdout, /numproc\s+\d+/);
+  assert.match(stdout, /you are now shell:bob\n!approve needs the crew role and you are student/);
 
   assert.ok(existsSync(path.join(cwd, '.crewvz', 'crewvz.db')), 'the SQLite file');
   assert.ok(existsSync(path.join(cwd, '.crewvz', 'pki', 'ca.crt')), 'the PKI');
