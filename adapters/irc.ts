@@ -8,10 +8,12 @@ import irc, { type Client, type IrcMessage } from 'irc-framework';
 import type { Logger } from '../src/log.ts';
 import { backoffMs } from './backoff.ts';
 import { foldCase } from './irc-accounts.ts';
+import { ChannelKeeper, JOIN_REFUSED } from './irc-channels.ts';
 import type { IrcConfig } from './irc-config.ts';
 import { IdentityResolver } from './irc-identity.ts';
 import { OutputQueue } from './irc-output.ts';
-import { byteLength, toWireLines } from './irc-split.ts';
+import { Delivery } from './irc-delivery.ts';
+import { byteLength } from './irc-split.ts';
 import { KeyedLimiter, TokenBucket } from './token-bucket.ts';
 import type {
   ChatAdapter,
@@ -29,9 +31,6 @@ export interface IrcAdapterOptions extends IrcConfig {
 /** A connection that lasted less than this counts as a failed attempt (e.g. a k-line on join). */
 const STABLE_MS = 30_000;
 const QUIT_WAIT_MS = 2_000;
-/** JOIN refusals that may pass: rate limits, full, invite-only, banned, bad key, needs account. */
-const JOIN_REFUSED = new Set(['405', '437', '471', '473', '474', '475', '477', '489']);
-const DEFAULT_LONG_SUMMARY = 'the full answer is in a private message.';
 
 export class IrcAdapter implements ChatAdapter {
   readonly name = 'irc';
@@ -41,10 +40,8 @@ export class IrcAdapter implements ChatAdapter {
   private readonly queue: OutputQueue;
   private readonly identity: IdentityResolver;
   private readonly limiter: KeyedLimiter;
-  private readonly joined = new Set<string>();
-  private readonly joinRetries = new Map<string, { attempt: number; timer?: NodeJS.Timeout }>();
-  /** Output for people not online now, by folded account, delivered when they show up. */
-  private readonly waitingForAccount = new Map<string, string[]>();
+  private readonly channels: ChannelKeeper;
+  private readonly delivery: Delivery;
   private handler: MessageHandler | undefined;
   private registered = false;
   private registeredAt = 0;
@@ -81,6 +78,14 @@ export class IrcAdapter implements ChatAdapter {
       },
       this.log,
     );
+    this.channels = new ChannelKeeper({
+      channels: config.channels,
+      backoff: config.reconnect,
+      fold: (name) => this.fold(name),
+      sendJoin: (channel) => this.queue.push({ kind: 'raw', line: `JOIN ${channel}` }, true),
+      registered: () => this.registered,
+      logger: this.log,
+    });
     this.limiter = new KeyedLimiter(rate.userBurst, rate.userPerMinute / 60);
     this.identity = new IdentityResolver(
       {
@@ -88,11 +93,19 @@ export class IrcAdapter implements ChatAdapter {
         capEnabled: (name) => this.client.network.cap.isEnabled(name),
         hasWhox: () => Boolean(this.client.network.supports('WHOX')),
         ownNick: () => this.client.user.nick,
-        inChannel: (channel) => this.joined.has(this.fold(channel)),
+        inChannel: (channel) => this.channels.has(channel),
       },
       (line) => this.queue.push({ kind: 'raw', line }, true),
-      (nick, account) => this.deliverWaiting(nick, account),
+      (nick, account) => this.delivery.accountSeen(nick, account),
     );
+    this.delivery = new Delivery({
+      queue: this.queue,
+      tracker: this.identity.tracker,
+      alertChannel: config.alertChannel ?? config.channels[0],
+      fold: (text) => this.fold(text),
+      registered: () => this.registered,
+      logger: this.log,
+    });
     this.bindOnce();
   }
 
@@ -113,7 +126,7 @@ export class IrcAdapter implements ChatAdapter {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.reconnectTimer);
-    this.clearJoinRetries();
+    this.channels.reset();
     this.queue.stop();
     this.identity.reset();
     const wasConnected = this.client.connected;
@@ -131,59 +144,7 @@ export class IrcAdapter implements ChatAdapter {
   }
 
   async send(destination: Destination, reply: Reply): Promise<void> {
-    const lines = toWireLines(reply.lines);
-    switch (destination.kind) {
-      case 'alerts':
-        this.enqueue(this.config.alertChannel ?? this.config.channels[0], lines);
-        return;
-      case 'conversation':
-        this.enqueue(destination.conversation.room, lines);
-        return;
-      case 'user':
-        this.sendToIdentity(destination.identity, lines);
-    }
-  }
-
-  private sendToIdentity(identity: string, lines: string[]): void {
-    if (!identity.startsWith('irc:')) {
-      this.log.warn({ identity }, 'not an IRC identity; message dropped');
-      return;
-    }
-    const account = identity.slice('irc:'.length);
-    const nick = this.registered ? this.identity.tracker.nickForAccount(account) : undefined;
-    if (nick) {
-      this.enqueue(nick, lines);
-      return;
-    }
-    const key = this.fold(account);
-    this.waitingForAccount.set(key, [...(this.waitingForAccount.get(key) ?? []), ...lines]);
-  }
-
-  private deliverWaiting(nick: string, account: string): void {
-    const key = this.fold(account);
-    const lines = this.waitingForAccount.get(key);
-    if (lines) {
-      this.waitingForAccount.delete(key);
-      this.enqueue(nick, lines);
-    }
-  }
-
-  /** Answers where the command was asked; long output goes to the asker privately. */
-  private async respond(conversation: Conversation, nick: string, reply: Reply): Promise<void> {
-    const lines = toWireLines(reply.lines);
-    if (conversation.kind === 'channel' && reply.long) {
-      this.enqueue(nick, lines);
-      const summary = toWireLines([reply.summary ?? DEFAULT_LONG_SUMMARY]).join(' ');
-      this.enqueue(conversation.room, [`${nick}: ${summary || DEFAULT_LONG_SUMMARY}`]);
-      return;
-    }
-    this.enqueue(conversation.room, lines);
-  }
-
-  private enqueue(target: string, lines: string[]): void {
-    for (const text of lines) {
-      this.queue.push({ kind: 'message', command: 'PRIVMSG', target, text });
-    }
+    this.delivery.send(destination, reply);
   }
 
   private bindOnce(): void {
@@ -216,10 +177,10 @@ export class IrcAdapter implements ChatAdapter {
         if (this.isMe(message.nick)) this.onOwnJoin(message);
         return;
       case 'PART':
-        if (this.isMe(message.nick)) this.joined.delete(this.fold(p[0]));
+        if (this.isMe(message.nick)) this.channels.onParted(p[0]);
         return;
       case 'KICK':
-        if (this.isMe(p[1])) this.onKicked(p[0]);
+        if (this.isMe(p[1])) this.channels.onKicked(p[0]);
         return;
       case '433':
         // Nick taken while registering: try the next one rather than hang.
@@ -229,7 +190,7 @@ export class IrcAdapter implements ChatAdapter {
         void this.onPrivmsg(message);
         return;
       default:
-        if (JOIN_REFUSED.has(message.command)) this.onJoinRefused(p[1], message.command);
+        if (JOIN_REFUSED.has(message.command)) this.channels.onRefused(p[1], message.command);
     }
   }
 
@@ -238,60 +199,22 @@ export class IrcAdapter implements ChatAdapter {
     this.registeredAt = Date.now();
     this.log.info({ nick: this.client.user.nick, caps: this.client.network.cap.enabled },
       'registered on IRC');
-    for (const channel of this.config.channels) {
-      this.join(channel);
-    }
+    this.channels.joinAll();
     this.queue.drain();
   }
 
   private onOwnJoin(message: IrcMessage): void {
     const channel = message.params[0];
-    const key = this.fold(channel);
-    this.joined.add(key);
+    this.channels.onJoined(channel);
     this.own = { user: message.ident, host: message.hostname };
-    clearTimeout(this.joinRetries.get(key)?.timer);
-    this.joinRetries.delete(key);
-    this.log.info({ channel }, 'joined channel');
     this.identity.scanChannel(channel);
     this.queue.drain();
-  }
-
-  private onKicked(channel: string): void {
-    this.joined.delete(this.fold(channel));
-    this.log.warn({ channel }, 'kicked from channel; rejoining later');
-    this.retryJoin(channel);
-  }
-
-  private onJoinRefused(channel: string | undefined, code: string): void {
-    const wanted = this.config.channels.find((c) => this.fold(c) === this.fold(channel ?? ''));
-    if (wanted) {
-      this.log.warn({ channel: wanted, code }, 'JOIN refused; will retry');
-      this.retryJoin(wanted);
-    }
-  }
-
-  private retryJoin(channel: string): void {
-    const key = this.fold(channel);
-    const entry = this.joinRetries.get(key) ?? { attempt: 0 };
-    clearTimeout(entry.timer);
-    const wait = backoffMs(entry.attempt, this.config.reconnect.minMs, this.config.reconnect.maxMs);
-    entry.attempt += 1;
-    entry.timer = setTimeout(() => {
-      if (this.registered && !this.joined.has(key)) this.join(channel);
-    }, wait);
-    entry.timer.unref();
-    this.joinRetries.set(key, entry);
-  }
-
-  private join(channel: string): void {
-    this.queue.push({ kind: 'raw', line: `JOIN ${channel}` }, true);
   }
 
   private onClosed(): void {
     const wasRegistered = this.registered;
     this.registered = false;
-    this.joined.clear();
-    this.clearJoinRetries();
+    this.channels.reset();
     this.identity.reset();
     this.queue.dropRaw();
     if (this.stopping) {
@@ -319,7 +242,9 @@ export class IrcAdapter implements ChatAdapter {
     const conversation: Conversation = this.isChannel(target)
       ? { kind: 'channel', room: target }
       : { kind: 'private', room: nick };
-    const respond = (reply: Reply): Promise<void> => this.respond(conversation, nick, reply);
+    const respond = async (reply: Reply): Promise<void> => {
+      this.delivery.respond(conversation, nick, reply);
+    };
     const account = await this.identity.accountFor(message);
 
     // Unidentified people are told apart by nick: all they may run is help and whoami.
@@ -352,7 +277,7 @@ export class IrcAdapter implements ChatAdapter {
   private ready(target: string | undefined): boolean {
     if (!this.registered || !this.client.connected) return false;
     if (target === undefined || !this.isChannel(target)) return true;
-    return this.joined.has(this.fold(target));
+    return this.channels.has(target);
   }
 
   private write(line: string): void {
@@ -370,11 +295,6 @@ export class IrcAdapter implements ChatAdapter {
     const userBytes = this.own.user ? byteLength(this.own.user) : Number(options.USERLEN ?? 10) + 1;
     const hostBytes = this.own.host ? byteLength(this.own.host) : Number(options.HOSTLEN ?? 63);
     return byteLength(this.client.user.nick) + 1 + userBytes + 1 + hostBytes;
-  }
-
-  private clearJoinRetries(): void {
-    for (const entry of this.joinRetries.values()) clearTimeout(entry.timer);
-    this.joinRetries.clear();
   }
 
   private isChannel(target: string): boolean {
