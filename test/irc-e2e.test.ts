@@ -1,0 +1,98 @@
+/**
+ * The whole story on a real IRC network: InspIRCd + Atheme, the bot with its IRC adapter, a
+ * real agent child process (sim driver) over mutual TLS. A student asks for a VE in #openvz,
+ * a crew member approves it, the channel hears that it is active, and the beancounter table
+ * goes to the student by private message.
+ */
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { parseIrcConfig } from '../adapters/irc-config.ts';
+import { startAgentChild, startBotRig, type AgentChild, type BotRig } from './helpers/bot-rig.ts';
+import {
+  IrcTestClient,
+  registerAccount,
+  startIrcServer,
+  type IrcServer,
+  type ReceivedLine,
+} from './helpers/ircd.ts';
+
+const BOT = 'crewvz';
+const CHANNEL = '#openvz';
+const STUDENT = { account: 'stud', password: 'student-pass-1' };
+const CREW = { account: 'crew1', password: 'crew-pass-1' };
+
+const fromBot = (target: string, pattern: RegExp) => (l: ReceivedLine): boolean =>
+  l.command === 'PRIVMSG' && l.nick === BOT && l.params[0] === target && pattern.test(l.params[1]);
+
+describe('crewvz on IRC, end to end', () => {
+  let server: IrcServer;
+  let agent: AgentChild;
+  let rig: BotRig;
+  const clients: IrcTestClient[] = [];
+
+  before(async () => {
+    server = await startIrcServer();
+    await Promise.all([
+      registerAccount(server, STUDENT.account, STUDENT.password),
+      registerAccount(server, CREW.account, CREW.password),
+    ]);
+    agent = await startAgentChild();
+    const irc = parseIrcConfig({
+      host: server.host,
+      port: server.port,
+      nick: BOT,
+      channels: [CHANNEL],
+      rate: { burst: 10, linesPerSecond: 20 },
+    }, 'adapters.irc');
+    rig = await startBotRig({ port: agent.port, config: { adapters: { shell: null, irc } } });
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    await rig?.stop();
+    await agent?.cleanup();
+    if (rig) await rm(rig.dir, { recursive: true, force: true });
+    await server?.stop();
+  });
+
+  it('request in the channel, crew approval, VE active announced, ubc table in private',
+    async () => {
+      const [student, crew] = await Promise.all([
+        IrcTestClient.connect(server, { nick: 'student', login: STUDENT }),
+        IrcTestClient.connect(server, { nick: 'boss', login: CREW }),
+      ]);
+      clients.push(student, crew);
+      await Promise.all([student.join(CHANNEL), crew.join(CHANNEL)]);
+      // The bot is in the channel: it joined after us, or NAMES listed it when we joined.
+      const botIn = (l: ReceivedLine): boolean => (l.command === 'JOIN' && l.nick === BOT) ||
+        (l.command === '353' && l.params[3].split(' ').some((n) => /^[@+]?crewvz(!|$)/.test(n)));
+      await student.waitFor(botIn, { from: 0, timeoutMs: 15_000 });
+
+      student.say(CHANNEL, '!ve create');
+      const filed = await crew.waitFor(fromBot(CHANNEL, /request #\d+ filed/));
+      const id = Number(/request #(\d+) filed/.exec(filed.params[1])?.[1]);
+
+      crew.say(CHANNEL, `!approve ${id}`);
+      const active = await student.waitFor(fromBot(CHANNEL, /VE (\d+) is active on node1/),
+        { timeoutMs: 15_000 });
+      const ve = Number(/VE (\d+) is active/.exec(active.params[1])?.[1]);
+      assert.ok(ve > 0, 'the channel was told which VE is active');
+
+      const mark = crew.lines.length;
+      student.say(CHANNEL, `!ve ubc ${ve}`);
+      await student.waitFor(fromBot('student', /kmemsize/), { timeoutMs: 15_000 });
+      const table = student.lines.filter((l) => l.command === 'PRIVMSG' && l.nick === BOT &&
+        l.params[0] === 'student');
+      assert.ok(table.some((l) => /resource\s+held\s+maxheld\s+barrier\s+limit/.test(l.params[1])));
+      for (const line of table) assert.ok(line.bytes <= 512);
+
+      // One short line in the channel, not the table.
+      await crew.waitFor(fromBot(CHANNEL, /^student: /));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const inChannel = crew.messagesFrom(BOT, mark).filter((l) => l.params[0] === CHANNEL)
+        .map((l) => l.params[1]);
+      assert.equal(inChannel.filter((t) => t.startsWith('student: ')).length, 1);
+      assert.ok(!inChannel.some((t) => /kmemsize|resource\s+held/.test(t)), inChannel.join('\n'));
+    });
+});
