@@ -3,6 +3,7 @@
  * touching the dispatcher. The order here is the order !help shows.
  */
 import { ADMIN_COMMANDS } from './admin.ts';
+import { ALERT_COMMANDS } from './alerts.ts';
 import { HELP_COMMANDS } from './help.ts';
 import { REQUEST_COMMANDS } from './requests.ts';
 import type { CommandSpec } from './types.ts';
@@ -12,5 +13,6 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...HELP_COMMANDS,
   ...REQUEST_COMMANDS,
   ...VE_COMMANDS,
+  ...ALERT_COMMANDS,
   ...ADMIN_COMMANDS,
 ];

@@ -16,6 +16,8 @@ import { Roles } from './roles.ts';
 import type { Services } from './services.ts';
 import { Store } from './store/index.ts';
 import { VeOperations } from './ve-ops.ts';
+import type { BeancounterWatcher } from './watcher/watcher.ts';
+import { createBotWatcher } from './watcher/wiring.ts';
 import { Workflow } from './workflow.ts';
 
 /** How often requests stuck in provisioning are retried and stale ones expired. */
@@ -33,6 +35,8 @@ export interface BotOptions {
 export class Bot {
   readonly services: Services;
   readonly dispatcher: Dispatcher;
+  /** Polls the nodes' beancounters; null when `alerts.enabled` is false. */
+  readonly watcher: BeancounterWatcher | null;
   private readonly adapters: ChatAdapter[];
   private readonly provisioner: Provisioner;
   private timer: NodeJS.Timeout | null = null;
@@ -81,6 +85,8 @@ export class Bot {
       defaultTemplate: config.requests.defaultTemplate,
       now,
     };
+    const settings = config.alerts;
+    this.watcher = createBotWatcher({ settings, store, nodes, notifier, logger, now });
     this.dispatcher = new Dispatcher({
       commands: COMMANDS,
       services: this.services,
@@ -105,6 +111,8 @@ export class Bot {
       bot.housekeeping = bot.tidy();
     }, HOUSEKEEPING_MS);
     bot.timer.unref();
+    // Last, so the first poll's alerts find the adapters started.
+    bot.watcher?.start();
     return bot;
   }
 
@@ -135,6 +143,7 @@ export class Bot {
     if (this.timer) {
       clearInterval(this.timer);
     }
+    await this.watcher?.stop();
     await Promise.all(this.adapters.map(async (adapter) => adapter.stop()));
     await this.housekeeping;
     await this.services.nodes.close();

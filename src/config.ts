@@ -12,6 +12,7 @@ import { parseIrcConfig, type IrcConfig } from '../adapters/irc-config.ts';
 import { Checker, type Env } from './config-check.ts';
 import { ConfigError } from './errors.ts';
 import { isIdentity } from './roles.ts';
+import { parseAlertsConfig, type AlertsSettings } from './watcher/config.ts';
 
 export interface NodeConfig {
   name: string;
@@ -36,8 +37,8 @@ export interface BotConfig {
   };
   quotas: { activeVes: number; pendingRequests: number };
   requests: { expireDays: number; defaultTemplate: string | null };
-  /** Reserved for beancounter alerts; kept as written. */
-  alerts: Record<string, unknown>;
+  /** The beancounter watcher (src/watcher/config.ts checks the section). */
+  alerts: AlertsSettings;
 }
 
 export interface LoadedConfig {
@@ -136,9 +137,11 @@ export function parseConfig(value: unknown, baseDir: string, env: Env = process.
   const adapters = check.object(top.adapters, 'adapters', ['shell', 'irc']);
   const quotas = check.object(top.quotas, 'quotas', ['activeVes', 'pendingRequests']);
   const requests = check.object(top.requests, 'requests', ['expireDays', 'defaultTemplate']);
-  // alerts is reserved for the beancounter watcher, which checks its own keys.
-  const alerts = check.object(top.alerts, 'alerts', []);
+  // The watcher checks its own keys, so the generic unknown-key warnings for alerts are dropped.
+  const alertsRaw = check.object(top.alerts, 'alerts', []);
   check.warnings.splice(0, check.warnings.length, ...check.warnings.filter(isNotAlerts));
+  const alerts = parseAlertsConfig(alertsRaw);
+  check.warnings.push(...alerts.warnings);
 
   const config: BotConfig = {
     database: file('database', top.database ?? 'crewvz.db'),
@@ -155,7 +158,7 @@ export function parseConfig(value: unknown, baseDir: string, env: Env = process.
       expireDays: check.integer(requests.expireDays, 'requests.expireDays', 1, 7),
       defaultTemplate: check.optionalString(requests.defaultTemplate, 'requests.defaultTemplate'),
     },
-    alerts,
+    alerts: alerts.settings,
   };
   return { config, warnings: check.warnings };
 }

@@ -18,10 +18,12 @@ import { Bot } from './bot.ts';
 import type { BotConfig } from './config.ts';
 import { createLogger } from './log.ts';
 import { initPki, issueAgentCert } from './pki.ts';
+import { parseAlertsConfig } from './watcher/config.ts';
 
 const NODE = 'node1';
 const AGENT_READY_MS = 20_000;
 const AGENT_STOP_MS = 5_000;
+const DEMO_POLL_SECONDS = 10;
 const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url));
 
 /** A port the kernel says is free now; the agent binds it a moment later. */
@@ -142,7 +144,8 @@ export async function main(_argv: string[]): Promise<number> {
     adapters: { shell: { login }, irc: null },
     quotas: { activeVes: 1, pendingRequests: 1 },
     requests: { expireDays: 7, defaultTemplate: null },
-    alerts: {},
+    // Often enough that the sim's load shows an alert within a minute or two of a new VE.
+    alerts: { ...parseAlertsConfig(undefined).settings, intervalSeconds: DEMO_POLL_SECONDS },
   };
   const interactive = process.stdin.isTTY === true;
   const shell = new ShellAdapter({

@@ -72,14 +72,31 @@ describe('bot config', () => {
     assert.throws(() => parseConfig(withEnv, dir, {}), /database is 'env:CREWVZ_DB'.*CREWVZ_DB/);
   });
 
-  test('unknown keys are warned about, alerts is reserved', () => {
+  test('unknown keys are warned about, alerts keys by the watcher\'s own list', () => {
     const { warnings } = parseConfig(
       { ...MINIMAL, colour: 'blue', alerts: { channel: '#ops' }, quotas: { active: 2 } },
       dir,
       {},
     );
-    assert.equal(warnings.length, 2);
+    assert.equal(warnings.length, 3);
     assert.match(warnings[0] ?? '', /unknown config key colour/);
     assert.match(warnings[1] ?? '', /unknown config key quotas\.active /);
+    assert.match(warnings[2] ?? '', /unknown config key alerts\.channel \(known: enabled, /);
+  });
+
+  test('alerts: defaults when absent, typed values, a bad value stops the load', () => {
+    assert.deepEqual(parseConfig(MINIMAL, dir, {}).config.alerts, {
+      enabled: true, intervalSeconds: 60, cooldownSeconds: 900, unreachableAfter: 3,
+      concurrency: 4,
+    });
+    const { config } = parseConfig({ ...MINIMAL, alerts: { cooldownMinutes: 5 } }, dir, {});
+    assert.equal(config.alerts.cooldownSeconds, 300);
+    assert.throws(
+      () => parseConfig({ ...MINIMAL, alerts: { intervalSeconds: 2 } }, dir, {}),
+      (error: unknown) =>
+        error instanceof ConfigError && /alerts\.intervalSeconds/.test(error.message),
+    );
+    const notAMapping = { ...MINIMAL, alerts: 'on' };
+    assert.throws(() => parseConfig(notAMapping, dir, {}), /alerts must be a mapping/);
   });
 });

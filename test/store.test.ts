@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { openDatabase } from '../src/store/db.ts';
-import { MIGRATIONS } from '../src/store/migrations.ts';
+import { latestVersion, MIGRATIONS } from '../src/store/migrations.ts';
 import { Store } from '../src/store/index.ts';
 
 let dir: string;
@@ -63,11 +63,12 @@ describe('store', () => {
 
   test('a failing migration leaves the database as it was', () => {
     const file = path.join(dir, 'broken.sqlite');
-    const broken = [...MIGRATIONS, { version: 2, up: 'CREATE TABLE ok (x); NOT SQL AT ALL' }];
-    assert.throws(() => openDatabase(file, { migrations: broken }));
+    const latest = latestVersion(MIGRATIONS);
+    const step = { version: latest + 1, up: 'CREATE TABLE ok (x); NOT SQL AT ALL' };
+    assert.throws(() => openDatabase(file, { migrations: [...MIGRATIONS, step] }));
     const db = openDatabase(file);
     try {
-      assert.equal(db.pragma('user_version', { simple: true }), 1);
+      assert.equal(db.pragma('user_version', { simple: true }), latest);
       const table = db.prepare(`SELECT name FROM sqlite_master WHERE name = 'ok'`).get();
       assert.equal(table, undefined);
     } finally {

@@ -5,6 +5,7 @@
 import type Database from 'better-sqlite3';
 
 import { CrewvzError } from '../errors.ts';
+import { WATCHER_MIGRATION_SQL } from '../watcher/sqlite-store.ts';
 
 export interface Migration {
   version: number;
@@ -79,6 +80,8 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  // The beancounter watcher's baselines, cooldowns, node health, mutes and recent alerts.
+  { version: 2, up: WATCHER_MIGRATION_SQL },
 ];
 
 /** The newest version this code knows. */

@@ -18,6 +18,7 @@ import type { ChatAdapter, Destination, Reply } from '../../adapters/types.ts';
 import { Bot } from '../../src/bot.ts';
 import type { BotConfig } from '../../src/config.ts';
 import { silentLogger } from '../../src/log.ts';
+import { parseAlertsConfig } from '../../src/watcher/config.ts';
 import { makeTestPki } from './pki.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
@@ -156,7 +157,8 @@ export async function startBotRig(options: RigOptions): Promise<BotRig> {
     adapters: { shell: null, irc: null },
     quotas: { activeVes: 1, pendingRequests: 1 },
     requests: { expireDays: 7, defaultTemplate: null },
-    alerts: {},
+    // Off unless a test asks: test/alerts-e2e.test.ts drives the watcher's polls itself.
+    alerts: { ...parseAlertsConfig(undefined).settings, enabled: false },
     ...options.config,
   };
   const clock = { now: new Date() };
