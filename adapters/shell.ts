@@ -4,7 +4,7 @@
  * is, to try another role's side; `/as -` makes you unidentified; `/quit` ends. Lines are handled
  * one at a time, in order, so piped input gives the same answers as typed input.
  */
-import { createInterface, type Interface } from 'node:readline';
+import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline';
 
 import type {
   ChatAdapter,
@@ -30,6 +30,8 @@ export class ShellAdapter implements ChatAdapter {
   private identity: string | null;
   private display: string;
   private readline: Interface | null = null;
+  /** True while the prompt waits for typing, when unprompted output must redraw it. */
+  private atPrompt = false;
   private finished!: () => void;
   /** Settles when input ends (or /quit) and the last line's handler has returned. */
   readonly done: Promise<void>;
@@ -56,12 +58,14 @@ export class ShellAdapter implements ChatAdapter {
       if (prompt) {
         readline.setPrompt(`${this.identity ?? 'unidentified'}> `);
         readline.prompt();
+        this.atPrompt = true;
       }
     };
     showPrompt();
 
     try {
       for await (const raw of readline) {
+        this.atPrompt = false;
         const line = raw.trim();
         if (line === '/quit' || line === '/exit') {
           break;
@@ -105,7 +109,18 @@ export class ShellAdapter implements ChatAdapter {
   }
 
   private write(lines: string[]): void {
-    this.options.output.write(`${lines.join('\n')}\n`);
+    const { output } = this.options;
+    const text = `${lines.join('\n')}\n`;
+    if (!this.atPrompt || this.readline === null) {
+      output.write(text);
+      return;
+    }
+    // An alert while someone types: wipe the prompt line, print, then redraw the prompt with
+    // whatever was typed so far, so the two never run into each other.
+    clearLine(output, 0);
+    cursorTo(output, 0);
+    output.write(text);
+    this.readline.prompt(true);
   }
 
   private async print(reply: Reply, prefix = ''): Promise<void> {
