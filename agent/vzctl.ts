@@ -18,13 +18,19 @@ import {
   type RunResult,
 } from './run.ts';
 import { listTemplates } from './templates.ts';
-import { parseVzlist } from './vzlist.ts';
+import { addVeUser } from './ve-user.ts';
+import { parseVzlist, veRootOf } from './vzlist.ts';
+
+/** vzctl's status for a mounted VE: destroy refuses one ("umount first"). */
+const VZ_FS_MOUNTED = 41;
 
 export interface VzctlOptions {
   vzctl: string;
   vzlist: string;
   beancounters: string;
   templatesDir: string;
+  /** useradd for addUser (`useradd --root VE_ROOT`); found on the clean PATH by default. */
+  useradd?: string;
   logger: Logger;
   /** Added to the programs' clean environment (tests pass FAKE_VZ_* and a PATH with node). */
   env?: Readonly<Record<string, string>>;
@@ -39,7 +45,10 @@ export interface VzctlTimeouts {
   createMs: number;
 }
 
-export function createVzctlDriver(options: VzctlOptions): Driver {
+/** A Driver that can provision: its addUser is always there. */
+export type ProvisioningDriver = Driver & { addUser: NonNullable<Driver['addUser']> };
+
+export function createVzctlDriver(options: VzctlOptions): ProvisioningDriver {
   return new VzctlDriver(options);
 }
 
@@ -118,10 +127,45 @@ class VzctlDriver implements Driver {
     return this.status(id);
   }
 
-  /** vzctl destroy refuses a running VE (32), so remove stops it first. */
+  /**
+   * vzctl destroy refuses a running VE (32), so remove stops it first; and a mounted one (41),
+   * which an agent killed during addUser leaves behind, so it unmounts that and tries again.
+   */
   async remove(id: number): Promise<void> {
     await this.vzctl(['stop', String(id)], this.timeouts.stopMs);
-    await this.vzctl(['destroy', String(id)], this.timeouts.stopMs);
+    try {
+      await this.vzctl(['destroy', String(id)], this.timeouts.stopMs);
+    } catch (error) {
+      if (!(error instanceof DriverError) || error.code !== VZ_FS_MOUNTED) {
+        throw error;
+      }
+      await this.vzctl(['umount', String(id)], this.timeouts.queryMs);
+      await this.vzctl(['destroy', String(id)], this.timeouts.stopMs);
+    }
+  }
+
+  /** See ve-user.ts: mount, useradd --root, authorized_keys, umount (also on failure). */
+  async addUser(id: number, username: string, publicKey: string): Promise<void> {
+    await addVeUser(
+      {
+        vzctl: async (args) => {
+          await this.vzctl(args, this.timeouts.queryMs);
+        },
+        veRoot: (veId) => this.veRoot(veId),
+        useradd: this.options.useradd ?? 'useradd',
+        ...(this.options.env ? { env: this.options.env } : {}),
+        logger: this.logger,
+      },
+      id,
+      username,
+      publicKey,
+    );
+  }
+
+  /** The root vzlist names for the VE, else vzctl's default VE_ROOT. */
+  private async veRoot(id: number): Promise<string> {
+    const result = await this.call(this.options.vzlist, ['-a', '-j'], this.timeouts.queryMs);
+    return veRootOf(result.stdout, id) ?? `/vz/root/${id}`;
   }
 
   async ubc(id?: number): Promise<UbcRow[]> {

@@ -2,6 +2,8 @@
  * Reads `vzlist -a -j`: a JSON array with one object per VE (legacy vzlist.c, vzlist(8)).
  * We use ctid (a number), status, ip (a string array), hostname and uptime (seconds, a float).
  */
+import path from 'node:path';
+
 import { DriverError } from './driver.ts';
 import { AgentCode, type VeStatus } from './protocol.ts';
 
@@ -61,4 +63,28 @@ function toStatus(entry: unknown, now: Date): VeStatus | null {
 function startTime(now: Date, uptimeSeconds: number): string {
   const ms = Math.round((now.getTime() - uptimeSeconds * 1000) / 1000) * 1000;
   return new Date(ms).toISOString();
+}
+
+/**
+ * The VE's root directory (vzlist's `root`, VE_ROOT in its config), or null when vzlist does not
+ * list the VE or names no root.
+ */
+export function veRootOf(text: string, id: number): string | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(parsed)) {
+    return null;
+  }
+  for (const entry of parsed) {
+    const ve = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
+    const ctid = typeof ve.ctid === 'string' ? Number(ve.ctid.trim()) : ve.ctid;
+    if (ctid === id && typeof ve.root === 'string' && path.isAbsolute(ve.root)) {
+      return ve.root;
+    }
+  }
+  return null;
 }

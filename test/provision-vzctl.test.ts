@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 
-import type { Driver } from '../agent/driver.ts';
 import { SAFE_PATH } from '../agent/run.ts';
-import { Provisioner, type ProvisionDriver } from '../agent/provision/provisioner.ts';
-import { createVzctlDriver } from '../agent/vzctl.ts';
+import { Provisioner } from '../agent/provision/provisioner.ts';
+import { createVzctlDriver, type ProvisioningDriver } from '../agent/vzctl.ts';
 import { makeScratchRoot, removeScratchRoot, snapshotFiles } from './helpers/scratch-root.ts';
 
 const FAKE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/fake-vz');
@@ -17,7 +16,7 @@ const quiet = pino({ level: 'silent' });
 let root: string;
 let fakeDir: string;
 let provisioner: Provisioner;
-let vzctl: Driver;
+let vzctl: ProvisioningDriver;
 
 before(async () => {
   root = await makeScratchRoot();
@@ -34,21 +33,6 @@ before(async () => {
     env: { FAKE_VZ_DIR: fakeDir, PATH: `${path.dirname(process.execPath)}:${SAFE_PATH}` },
   });
 
-  // The vzctl driver has no addUser yet; this one writes the key into the private area, as a
-  // real one would (mount, useradd --root, authorized_keys).
-  const driver: ProvisionDriver = {
-    list: () => vzctl.list(),
-    status: (id) => vzctl.status(id),
-    create: (spec) => vzctl.create(spec),
-    start: (id) => vzctl.start(id),
-    stop: (id) => vzctl.stop(id),
-    remove: (id) => vzctl.remove(id),
-    async addUser(id, username, publicKey) {
-      const ssh = path.join(fakeDir, 'private', String(id), 'home', username, '.ssh');
-      await mkdir(ssh, { recursive: true });
-      await writeFile(path.join(ssh, 'authorized_keys'), `${publicKey}\n`);
-    },
-  };
   provisioner = new Provisioner({
     config: {
       root,
@@ -67,7 +51,7 @@ before(async () => {
       },
       limits: {},
     },
-    driver,
+    driver: vzctl,
     logger: quiet,
   });
 });
@@ -83,8 +67,14 @@ describe('provisioning over the vzctl driver and the fake vzctl', () => {
     const first = await provisioner.create(101, 'debian-12', 'alice');
     assert.equal(first.state, 'running');
     assert.equal(first.address, '10.0.5.1');
-    const keys = await readFile(path.join(fakeDir, 'private/101/home/alice/.ssh/authorized_keys'));
-    assert.match(keys.toString(), /^ssh-ed25519 \S+ crewvz:alice\n$/);
+    // The VE user came from useradd --root on the mounted VE; the VE was unmounted to start.
+    const keyFile = path.join(fakeDir, 'private/101/home/alice/.ssh/authorized_keys');
+    const keys = await readFile(keyFile, 'utf8');
+    const publicKey = await readFile(path.join(root, 'var/lib/crewvz/keys/alice.pub'), 'utf8');
+    assert.equal(keys, publicKey);
+    assert.equal((await stat(keyFile)).uid, 1000);
+    const passwd = await readFile(path.join(fakeDir, 'private/101/etc/passwd'), 'utf8');
+    assert.match(passwd, /^alice:x:1000:1000:crewvz:\/home\/alice:/m);
     await vzctl.stop(101);
 
     // A VE made by hand, never started: its address lives only in its saved config.
