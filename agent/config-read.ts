@@ -120,6 +120,28 @@ export class Reader {
     return text;
   }
 
+  /** An address pool: a CIDR block, or an IPv4 range `FIRST-LAST` with both ends included. */
+  pool(value: unknown, key: string): string | null {
+    const text = this.string(value, key);
+    if (text === null || !text.includes('-')) {
+      return this.cidr(text ?? undefined, key);
+    }
+    const [first = '', last = '', ...rest] = text.split('-');
+    const number = (address: string): number =>
+      address.split('.').reduce((total, octet) => total * 256 + Number(octet), 0);
+
+    if (rest.length > 0 || isIP(first) !== 4 || isIP(last) !== 4) {
+      throw this.fail(
+        `${key}: '${text}' is neither a CIDR block like 10.0.5.0/24 ` +
+          'nor an IPv4 range like 10.0.5.10-10.0.5.200',
+      );
+    }
+    if (number(last) < number(first)) {
+      throw this.fail(`${key}: the range '${text}' ends before it starts; write FIRST-LAST`);
+    }
+    return text;
+  }
+
   ipList(value: unknown, key: string): string[] {
     const resolved = this.resolve(value, key);
     if (resolved === undefined || resolved === null) {

@@ -20,7 +20,7 @@ export class AgentConfigError extends Error {
 }
 
 export interface NetworkConfig {
-  /** CIDR the provisioning steps take VE addresses from, e.g. 10.1.0.0/24. */
+  /** Where provisioning takes VE addresses from: 10.1.0.0/24 or 10.1.0.10-10.1.0.200. */
   pool: string | null;
   nameservers: string[];
   searchdomain: string | null;
@@ -126,7 +126,7 @@ export function buildConfig(
     templates: read.path(top.templates, 'templates') ?? templatesDefault,
     root: read.path(top.root, 'root') ?? '/',
     network: {
-      pool: read.cidr(netRaw.pool, 'network.pool'),
+      pool: read.pool(netRaw.pool, 'network.pool'),
       nameservers: read.ipList(netRaw.nameservers, 'network.nameservers'),
       searchdomain: read.dnsName(netRaw.searchdomain, 'network.searchdomain'),
       domain: read.dnsName(netRaw.domain, 'network.domain'),

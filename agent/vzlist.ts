@@ -80,7 +80,10 @@ export function veRootOf(text: string, id: number): string | null {
     return null;
   }
   for (const entry of parsed) {
-    const ve = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
+    const ve = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<
+      string,
+      unknown
+    >;
     const ctid = typeof ve.ctid === 'string' ? Number(ve.ctid.trim()) : ve.ctid;
     if (ctid === id && typeof ve.root === 'string' && path.isAbsolute(ve.root)) {
       return ve.root;
