@@ -12,10 +12,8 @@ import type { Logger } from 'pino';
 
 import { DriverError } from './driver.ts';
 import { AgentCode } from './protocol.ts';
-import { outputLines, run } from './run.ts';
+import { QUERY_TIMEOUT_MS, outputLines, run } from './run.ts';
 
-/** useradd inside a VE edits a handful of small files; more than this is a hang. */
-export const USERADD_TIMEOUT_MS = 30_000;
 /** The GECOS field of the user crewvz makes inside a VE, as for the host account. */
 export const VE_USER_COMMENT = 'crewvz';
 
@@ -81,7 +79,7 @@ async function useradd(tools: VeUserTools, root: string, id: number, username: s
   const shell = (await exists(path.join(root, 'bin', 'bash'))) ? '/bin/bash' : '/bin/sh';
   const args = ['--root', root, '-m', '-s', shell, '-c', VE_USER_COMMENT, username];
   const result = await run(tools.useradd, args, {
-    timeoutMs: USERADD_TIMEOUT_MS,
+    timeoutMs: QUERY_TIMEOUT_MS,
     ...(tools.env ? { env: tools.env } : {}),
   });
 

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { runCommand, stderrLines } from './command.ts';
+import { QUERY_TIMEOUT_MS, outputLines, run } from '../run.ts';
 import { Mutex } from './mutex.ts';
 
 /** The GECOS field of every account crewvz makes; remove refuses accounts without it. */
@@ -65,13 +65,13 @@ export async function addHostAccount(
 ): Promise<HostAccount> {
   return passwdLock.run(async () => {
     const args = ['--prefix', root, '-M', '-s', shell, '-c', ACCOUNT_COMMENT, username];
-    const result = await runCommand(tools.useradd, args);
+    const result = await run(tools.useradd, args, { timeoutMs: QUERY_TIMEOUT_MS });
 
     if (result.code === USERADD_EXISTS) {
       throw new Error(`host account ${username} already exists; pick another username`);
     }
     if (result.code !== 0) {
-      throw new Error(`useradd exited ${result.code}: ${stderrLines(result).join('; ')}`);
+      throw new Error(`useradd exited ${result.code}: ${outputLines(result.stderr).join('; ')}`);
     }
 
     const account = await findHostAccount(root, username);
@@ -100,9 +100,11 @@ export async function removeHostAccount(
       throw new Error(`host account ${username} was not made by crewvz; left in place`);
     }
 
-    const result = await runCommand(tools.userdel, ['--prefix', root, username]);
+    const result = await run(tools.userdel, ['--prefix', root, username], {
+      timeoutMs: QUERY_TIMEOUT_MS,
+    });
     if (result.code !== 0 && result.code !== USERDEL_NO_USER) {
-      throw new Error(`userdel exited ${result.code}: ${stderrLines(result).join('; ')}`);
+      throw new Error(`userdel exited ${result.code}: ${outputLines(result.stderr).join('; ')}`);
     }
   });
 }

@@ -6,7 +6,7 @@
 import { access, chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { runCommand, stderrLines } from './command.ts';
+import { QUERY_TIMEOUT_MS, outputLines, run } from '../run.ts';
 
 export interface KeyPaths {
   privateKey: string;
@@ -56,9 +56,9 @@ export async function generateKeyPair(
   const comment = `crewvz:${username}`;
   const args = ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', paths.privateKey];
   try {
-    const result = await runCommand(sshKeygen, args);
+    const result = await run(sshKeygen, args, { timeoutMs: QUERY_TIMEOUT_MS });
     if (result.code !== 0) {
-      throw new Error(`ssh-keygen exited ${result.code}: ${stderrLines(result).join('; ')}`);
+      throw new Error(`ssh-keygen exited ${result.code}: ${outputLines(result.stderr).join('; ')}`);
     }
     await chmod(paths.privateKey, 0o600);
     await chmod(paths.publicKey, 0o644);
