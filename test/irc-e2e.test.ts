@@ -21,6 +21,9 @@ const BOT = 'crewvz';
 const CHANNEL = '#openvz';
 const STUDENT = { account: 'stud', password: 'student-pass-1' };
 const CREW = { account: 'crew1', password: 'crew-pass-1' };
+const STUDENT2 = { account: 'stud2', password: 'student-pass-2' };
+/** What the core says to anyone the network does not vouch for. */
+const IDENTIFY = /needs to know who you are.*identify with its services.*NickServ IDENTIFY/;
 
 const fromBot = (target: string, pattern: RegExp) => (l: ReceivedLine): boolean =>
   l.command === 'PRIVMSG' && l.nick === BOT && l.params[0] === target && pattern.test(l.params[1]);
@@ -36,6 +39,7 @@ describe('crewvz on IRC, end to end', () => {
     await Promise.all([
       registerAccount(server, STUDENT.account, STUDENT.password),
       registerAccount(server, CREW.account, CREW.password),
+      registerAccount(server, STUDENT2.account, STUDENT2.password),
     ]);
     agent = await startAgentChild();
     const irc = parseIrcConfig({
@@ -47,6 +51,16 @@ describe('crewvz on IRC, end to end', () => {
     }, 'adapters.irc');
     rig = await startBotRig({ port: agent.port, config: { adapters: { shell: null, irc } } });
   });
+
+  async function join(
+    nick: string,
+    login?: { account: string; password: string },
+  ): Promise<IrcTestClient> {
+    const client = await IrcTestClient.connect(server, { nick, ...(login ? { login } : {}) });
+    clients.push(client);
+    await client.join(CHANNEL);
+    return client;
+  }
 
   after(async () => {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
@@ -95,4 +109,56 @@ describe('crewvz on IRC, end to end', () => {
       assert.equal(inChannel.filter((t) => t.startsWith('student: ')).length, 1);
       assert.ok(!inChannel.some((t) => /kmemsize|resource\s+held/.test(t)), inChannel.join('\n'));
     });
+
+  // The roles on the wire: nothing but the services account decides who may approve.
+  let owner: IrcTestClient;
+  let pendingId = 0;
+
+  it('refuses a client with no account under the crew nick, telling it to identify', async () => {
+    owner = await join('stud2', STUDENT2);
+    const impostor = await join(CREW.account);
+    owner.say(CHANNEL, '!ve create');
+    const filed = await impostor.waitFor(fromBot(CHANNEL, /request #\d+ filed/));
+    pendingId = Number(/request #(\d+) filed/.exec(filed.params[1])?.[1]);
+    // The crew hears of it in the same channel; after that, the bot speaks only when asked.
+    await impostor.waitFor(fromBot(CHANNEL, new RegExp(`^new request #${pendingId} `)),
+      { from: 0 });
+    impostor.cursor = impostor.lines.length;
+
+    impostor.say(CHANNEL, `!approve ${pendingId}`);
+    assert.match((await impostor.waitFor(fromBot(CHANNEL, /./))).params[1], IDENTIFY);
+    impostor.say(CHANNEL, '!ve list');
+    const refusal = (await impostor.waitFor(fromBot(CHANNEL, /./))).params[1];
+    assert.match(refusal, /^!ve list /);
+    assert.match(refusal, IDENTIFY);
+  });
+
+  it('refuses !approve from a student', async () => {
+    const pupil = await join('pupil', STUDENT);
+    pupil.say(CHANNEL, `!approve ${pendingId}`);
+    assert.match((await pupil.waitFor(fromBot(CHANNEL, /./))).params[1],
+      /^!approve needs the crew role and you are student/);
+  });
+
+  it('lets the crew member approve under another nick, and refuses the next !approve ' +
+    'at once after ACCOUNT *', async () => {
+    const chief = await join('chief', CREW);
+    chief.say(CHANNEL, `!approve ${pendingId}`);
+    assert.match((await chief.waitFor(fromBot(CHANNEL, /./))).params[1],
+      new RegExp(`^request #${pendingId} approved`));
+    await chief.waitFor(fromBot(CHANNEL, /VE \d+ is active/), { timeoutMs: 15_000 });
+
+    // Still signed in, a second approve would be told the request is no longer pending.
+    await chief.logout();
+    chief.say(CHANNEL, `!approve ${pendingId}`);
+    assert.match((await chief.waitFor(fromBot(CHANNEL, /./))).params[1], IDENTIFY);
+  });
+
+  it('takes command words in any case', async () => {
+    owner.say(BOT, '!VE LIST');
+    const answer = await owner.waitFor(fromBot('stud2', /^VE\s+node\s|unknown command/));
+    assert.match(answer.params[1], /^VE\s+node\s+owner/);
+    assert.match((await owner.waitFor(fromBot('stud2', /./))).params[1],
+      /^VE \d+\s+node1\s+irc:stud2\s/);
+  });
 });
