@@ -9,6 +9,7 @@ import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
+import { DEFAULT_LIMITS } from './limits.ts';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
 import { NodeNameRule, Reader, checkListen, type Listen } from './config-read.ts';
 
@@ -81,6 +82,17 @@ const TOP_KEYS = [
   'logLevel',
 ];
 
+/**
+ * `limits:` as written replaces the profile; without it a vzctl node saves DEFAULT_LIMITS and the
+ * sim keeps its own small VE's limits (so demos and alert tests see failures soon).
+ */
+function limitsFor(raw: unknown, driver: 'vzctl' | 'sim', read: Reader): Record<string, string> {
+  if (raw === undefined) {
+    return driver === 'vzctl' ? { ...DEFAULT_LIMITS } : {};
+  }
+  return read.limits(raw, 'limits');
+}
+
 /** Builds the typed config from parsed YAML; `base` resolves relative paths. */
 export function buildConfig(
   raw: unknown,
@@ -131,7 +143,7 @@ export function buildConfig(
       searchdomain: read.dnsName(netRaw.searchdomain, 'network.searchdomain'),
       domain: read.dnsName(netRaw.domain, 'network.domain'),
     },
-    limits: read.limits(top.limits, 'limits'),
+    limits: limitsFor(top.limits, driver, read),
     templateSource: read.string(top.templateSource, 'templateSource'),
     templateSourceCa: read.path(top.templateSourceCa, 'templateSourceCa'),
     provision: top.provision === undefined ? {} : read.object(top.provision, 'provision'),
