@@ -192,6 +192,8 @@ export interface AlertsBotOptions {
   clock?: { now: Date };
   alerts?: Partial<AlertsSettings>;
   quotas?: BotConfig['quotas'];
+  /** An IRC adapter beside the shell one. */
+  irc?: BotConfig['adapters']['irc'];
 }
 
 export const ADMIN = 'shell:admin';
@@ -205,7 +207,7 @@ export async function startAlertsBot(options: AlertsBotOptions): Promise<AlertsB
     logLevel: 'silent',
     nodes: [{ name: 'node1', address: `127.0.0.1:${options.port}` }],
     roles: { admins: [ADMIN], crew: ['shell:crew'] },
-    adapters: { shell: null, irc: null },
+    adapters: { shell: null, irc: options.irc ?? null },
     quotas: options.quotas ?? { activeVes: 1, pendingRequests: 1 },
     requests: { expireDays: 7, defaultTemplate: null },
     // An hour between timed polls: the tests poll themselves.
