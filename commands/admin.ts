@@ -3,6 +3,7 @@ import type { PingResult } from '../agent/protocol.ts';
 import { UserFacingError } from '../src/errors.ts';
 import { table } from '../src/format.ts';
 import { isIdentity } from '../src/roles.ts';
+import { describeUpdates, updateTemplates } from '../src/template-update.ts';
 import { listTemplates } from '../src/templates.ts';
 import { actorOf } from './actor.ts';
 import { define } from './types.ts';
@@ -24,6 +25,25 @@ export const templates = define({
     }
     const names = found.names.length > 0 ? found.names : ['(none)'];
     await respond({ lines: [`templates on ${found.node}:`, ...names.map((n) => `  ${n}`)] });
+  },
+});
+
+export const templatesUpdate = define({
+  name: 'templates update',
+  usage: 'templates update',
+  summary: "every node syncs its template cache from its agent's templateSource",
+  role: 'crew',
+  args: [],
+  mutating: true,
+  async handler({ services, respond }) {
+    const count = services.nodes.names().length;
+    await respond({ lines: [`updating templates on ${count} node(s); this may take a while…`] });
+    const updates = await updateTemplates(services.nodes);
+    await respond({
+      lines: ['templates update:', ...describeUpdates(updates)],
+      long: true,
+      summary: `templates update: ${updates.map((u) => `${u.node} ${u.outcome}`).join(', ')}`,
+    });
   },
 });
 
@@ -143,4 +163,4 @@ export const audit = define({
   },
 });
 
-export const ADMIN_COMMANDS = [templates, nodes, grant, revoke, audit];
+export const ADMIN_COMMANDS = [templates, templatesUpdate, nodes, grant, revoke, audit];

@@ -64,12 +64,17 @@ export class NodePool {
     return this.clients.has(name);
   }
 
-  async call(node: string, command: AgentCommand, args: unknown[]): Promise<unknown[]> {
+  async call(
+    node: string,
+    command: AgentCommand,
+    args: unknown[],
+    options?: { timeoutMs?: number },
+  ): Promise<unknown[]> {
     const client = this.clients.get(node);
     if (!client) {
       throw new UserFacingError(`node ${node} is not in the config any more; ask an admin`);
     }
-    return client.call(command, args);
+    return options === undefined ? client.call(command, args) : client.call(command, args, options);
   }
 
   /** The nodes that answer a ping now, in config order. */

@@ -55,7 +55,8 @@ export interface AgentChild {
   cleanup(): Promise<void>;
 }
 
-export async function startAgentChild(): Promise<AgentChild> {
+/** `extra` is merged over the agent's config (a templateSource, another name and pki). */
+export async function startAgentChild(extra: Record<string, unknown> = {}): Promise<AgentChild> {
   const pki = await makeTestPki();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'crewvz-agent-child-'));
   const port = await freePort();
@@ -71,6 +72,7 @@ export async function startAgentChild(): Promise<AgentChild> {
       stateDir,
       templates: path.join(dir, 'templates'),
       logLevel: 'warn',
+      ...extra,
     }),
   );
   let child: ChildProcess | null = null;
