@@ -18,6 +18,10 @@ export interface NodeConfig {
   name: string;
   /** `host:port` of the node's agent. */
   address: string;
+  /** The public host name students ssh to; the parser fills in the node's name. */
+  sshHost?: string;
+  /** When set, a VE's web address is http://USERNAME.WEBDOMAIN/. */
+  webDomain?: string | null;
 }
 
 export interface ShellAdapterConfig {
@@ -59,6 +63,8 @@ const TOP_KEYS = [
 ];
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const NODE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+const HOST_NAME = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})*$`, 'i');
 const ADDRESS = /^(?:\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/;
 
 const NO_ADMIN =
@@ -79,7 +85,7 @@ function parseNodes(check: Checker, value: unknown): NodeConfig[] {
 
   return items.map((item, index) => {
     const key = `nodes[${index}]`;
-    const raw = check.object(item, key, ['name', 'address']);
+    const raw = check.object(item, key, ['name', 'address', 'sshHost', 'webDomain']);
     const name = check.string(raw.name, `${key}.name`);
     if (!NODE_NAME.test(name)) {
       throw new ConfigError(`${key}.name '${name}' must be a hostname label (a-z, 0-9, -)`);
@@ -94,8 +100,18 @@ function parseNodes(check: Checker, value: unknown): NodeConfig[] {
     if (port === undefined || Number(port) < 1 || Number(port) > 65535) {
       throw new ConfigError(`${key}.address '${address}' must be host:port, like 10.0.0.2:7070`);
     }
-    return { name, address };
+    const sshHost = hostName(check, raw.sshHost, `${key}.sshHost`) ?? name;
+    const webDomain = hostName(check, raw.webDomain, `${key}.webDomain`);
+    return { name, address, sshHost, webDomain };
   });
+}
+
+function hostName(check: Checker, value: unknown, key: string): string | null {
+  const text = check.optionalString(value, key);
+  if (text !== null && !HOST_NAME.test(text)) {
+    throw new ConfigError(`${key} '${text}' must be a DNS name like lab.example.edu`);
+  }
+  return text;
 }
 
 function parseIdentities(check: Checker, value: unknown, key: string): string[] {

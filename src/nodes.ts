@@ -24,15 +24,28 @@ export interface TlsFiles {
   key: string;
 }
 
+/** How students reach a node's VEs: `ssh USER@SSHHOST`, and http://USER.WEBDOMAIN/ if set. */
+export interface NodeLogin {
+  sshHost: string;
+  webDomain: string | null;
+}
+
 /** A ping that takes longer than this counts the node as unreachable for choosing a node. */
 const PING_TIMEOUT_MS = 3000;
 
 export class NodePool {
   private readonly clients = new Map<string, NodeClient>();
+  private readonly logins = new Map<string, NodeLogin>();
 
-  constructor(nodes: readonly { name: string; client: NodeClient }[]) {
+  constructor(
+    nodes: readonly { name: string; client: NodeClient; login?: Partial<NodeLogin> }[],
+  ) {
     for (const node of nodes) {
       this.clients.set(node.name, node.client);
+      this.logins.set(node.name, {
+        sshHost: node.login?.sshHost ?? node.name,
+        webDomain: node.login?.webDomain ?? null,
+      });
     }
   }
 
@@ -43,8 +56,9 @@ export class NodePool {
     callTimeoutMs?: number,
   ): NodePool {
     return new NodePool(
-      nodes.map(({ name, address }) => ({
+      nodes.map(({ name, address, sshHost, webDomain }) => ({
         name,
+        login: { sshHost: sshHost ?? name, webDomain: webDomain ?? null },
         client: new AgentClient({
           name,
           address,
@@ -62,6 +76,11 @@ export class NodePool {
 
   has(name: string): boolean {
     return this.clients.has(name);
+  }
+
+  /** The node's public names for students; its own name when the config gives none. */
+  loginFor(name: string): NodeLogin {
+    return this.logins.get(name) ?? { sshHost: name, webDomain: null };
   }
 
   async call(

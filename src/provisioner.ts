@@ -6,6 +6,7 @@
 import type { Reply } from '../adapters/types.ts';
 import { AgentCode, type VeStatus } from '../agent/protocol.ts';
 import type { Logger } from './log.ts';
+import { loginMessage } from './login-message.ts';
 import { agentReason, isAgentFailure, isUnreachable, type NodePool } from './nodes.ts';
 import type { Notifier } from './notify.ts';
 import type { Store, VeRequest } from './store/index.ts';
@@ -54,11 +55,14 @@ export class Provisioner {
         await this.createFailed(request, actor, error, progress, tellRequester);
         return;
       }
-      this.activate(request, actor);
+      const activated = this.activate(request, actor);
       log.info('VE created');
       await this.announce(request, progress, tellRequester, {
         lines: [`VE ${veId} is active on ${node} (request #${id}, login ${request.username})`],
       });
+      if (activated) {
+        await this.tellLogin(request);
+      }
     } finally {
       this.busy.delete(id);
     }
@@ -142,14 +146,25 @@ export class Provisioner {
     });
   }
 
-  private activate(request: VeRequest, actor: string): void {
+  /** Privately, to the owner: how to reach the new VE. */
+  private async tellLogin(request: VeRequest): Promise<void> {
+    const { veId, node } = request as VeRequest & { veId: number; node: string };
+    const login = this.options.nodes.loginFor(node);
+    await this.options.notifier.toUser(
+      request.requester,
+      loginMessage(veId, request.username, login),
+    );
+  }
+
+  /** True when this call made the request active (false: someone else already had). */
+  private activate(request: VeRequest, actor: string): boolean {
     const { store } = this.options;
     const at = this.options.now().toISOString();
     const { veId, node } = request as VeRequest & { veId: number; node: string };
 
-    store.transaction(() => {
+    return store.transaction(() => {
       if (!store.requests.transition(request.id, 'provisioning', { state: 'active', at })) {
-        return;
+        return false;
       }
       store.ves.insert({
         id: veId,
@@ -168,6 +183,7 @@ export class Provisioner {
         outcome: 'ok',
         detail: `VE ${veId} on ${node}`,
       });
+      return true;
     });
   }
 
@@ -200,10 +216,13 @@ export class Provisioner {
       if (request.state === 'approved') {
         this.move(request, 'approved', 'provisioning', 'system', null);
       }
-      this.activate(request, 'system');
+      const activated = this.activate(request, 'system');
       await this.options.notifier.toUser(request.requester, {
         lines: [`VE ${request.veId} is active on ${request.node} (request #${request.id})`],
       });
+      if (activated) {
+        await this.tellLogin(request);
+      }
     }
   }
 }

@@ -1,0 +1,16 @@
+/**
+ * What the owner of a new VE is told privately once it is active: how to log in (the node's
+ * public host name; the host account's shell forwards into the VE) and, when the node has a web
+ * domain, the VE's web address (Apache proxies USERNAME.WEBDOMAIN to it).
+ */
+import type { Reply } from '../adapters/types.ts';
+import type { NodeLogin } from './nodes.ts';
+
+export function loginMessage(veId: number, username: string, login: NodeLogin): Reply {
+  const lines = [`your VE ${veId} is ready; log in with: ssh ${username}@${login.sshHost}`];
+
+  if (login.webDomain !== null) {
+    lines.push(`its web address: http://${username}.${login.webDomain}/`);
+  }
+  return { lines };
+}

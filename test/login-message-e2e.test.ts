@@ -1,0 +1,155 @@
+/**
+ * The new owner hears privately how to log in once the VE is active: `ssh USER@SSHHOST` and,
+ * when the node has a web domain, http://USER.WEBDOMAIN/. Two real agent children: node1 has
+ * sshHost and webDomain in the bot config, node2 neither (its name is the ssh host).
+ */
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import type { Reply } from '../adapters/types.ts';
+import { AgentClient } from '../src/agent-client.ts';
+import { parseConfig } from '../src/config.ts';
+import { ConfigError } from '../src/errors.ts';
+import { silentLogger } from '../src/log.ts';
+import { startAgentChild, startBotRig, type AgentChild, type BotRig } from './helpers/bot-rig.ts';
+import { makeTestPki } from './helpers/pki.ts';
+
+const CREW = 'irc:crew1';
+const ADMIN = 'shell:admin';
+
+let dir: string;
+let node1: AgentChild;
+let node2: AgentChild;
+let rig: BotRig;
+
+/** Everything the bot sent `identity` privately, unprompted. */
+function privateTo(identity: string): Reply[] {
+  return rig.adapter.sent
+    .filter((s) => s.destination.kind === 'user' && s.destination.identity === identity)
+    .map((s) => s.reply);
+}
+
+function requestNumber(lines: string[]): number {
+  const match = /request #(\d+) filed/.exec(lines.join('\n'));
+  assert.ok(match, `no request number in: ${lines.join('\n')}`);
+  return Number(match[1]);
+}
+
+before(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'crewvz-login-message-'));
+  const pki = await makeTestPki();
+  const pki2 = path.join(dir, 'pki2');
+  await cp(pki.dir, pki2, { recursive: true });
+  await writeFile(path.join(pki2, 'node2.crt'), pki.node2.cert);
+  await writeFile(path.join(pki2, 'node2.key'), pki.node2.key, { mode: 0o600 });
+
+  node1 = await startAgentChild();
+  node2 = await startAgentChild({ name: 'node2', pki: pki2 });
+  rig = await startBotRig({
+    port: node1.port,
+    config: {
+      nodes: [
+        {
+          name: 'node1',
+          address: `127.0.0.1:${node1.port}`,
+          sshHost: 'lab.example.edu',
+          webDomain: 'vz.example.edu',
+        },
+        { name: 'node2', address: `127.0.0.1:${node2.port}` },
+      ],
+    },
+  });
+});
+
+after(async () => {
+  await rig?.stop();
+  await node1?.cleanup();
+  await node2?.cleanup();
+  await rm(rig?.dir ?? '', { recursive: true, force: true });
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('login instructions for a new VE', () => {
+  test('the owner hears ssh and web address privately; the approver does not', async () => {
+    const id = requestNumber(await rig.say('shell:bob', '!ve create'));
+    assert.deepEqual(privateTo('shell:bob'), []);
+
+    const approved = await rig.say(CREW, `!approve ${id}`);
+    assert.match(approved.join('\n'), /VE 101 is active on node1/);
+    assert.doesNotMatch(approved.join('\n'), /ssh bob@/, 'the login goes to the owner only');
+
+    const told = privateTo('shell:bob');
+    assert.deepEqual(told.at(-1)?.lines, [
+      'your VE 101 is ready; log in with: ssh bob@lab.example.edu',
+      'its web address: http://bob.vz.example.edu/',
+    ]);
+    assert.deepEqual(privateTo(CREW), []);
+  });
+
+  test('a node without sshHost is reached by its name, with no web address', async () => {
+    // node1 now holds a VE, so the next request goes to node2.
+    const id = requestNumber(await rig.say(ADMIN, '!ve create'));
+    const approved = await rig.say(ADMIN, `!approve ${id}`);
+    assert.match(approved.join('\n'), /VE 102 is active on node2/);
+
+    // Approving one's own request still brings the login privately.
+    assert.deepEqual(privateTo(ADMIN).at(-1)?.lines, [
+      'your VE 102 is ready; log in with: ssh admin@node2',
+    ]);
+  });
+
+  test('no login message when the create fails', async () => {
+    // Someone made VE 103 on node1 by hand, so the bot's create of it fails there.
+    const pki = await makeTestPki();
+    const client = new AgentClient({
+      name: 'node1',
+      address: `127.0.0.1:${node1.port}`,
+      tls: { ca: pki.ca, ...pki.bot },
+      logger: silentLogger(),
+    });
+    const templates = (await client.call('templates', [])) as string[];
+    await client.call('create', [103, templates[0], 'byhand']);
+    await client.close();
+
+    const id = requestNumber(await rig.say('shell:carol', '!ve create'));
+    const approved = await rig.say(CREW, `!approve ${id}`);
+    assert.match(approved.join('\n'), /creating VE 103 on node1 failed/);
+    const told = privateTo('shell:carol').map((reply) => reply.lines.join('\n'));
+    assert.ok(told.some((text) => /creating VE 103 on node1 failed/.test(text)));
+    assert.ok(!told.some((text) => /log in with/.test(text)), told.join('\n'));
+  });
+});
+
+describe('sshHost and webDomain in the bot config', () => {
+  const base = {
+    pki: '/etc/crewvz/pki',
+    roles: { admins: ['shell:admin'] },
+  };
+
+  test('default to the node name and no web domain', () => {
+    const { config } = parseConfig(
+      { ...base, nodes: [{ name: 'node1', address: 'n1:7070' }] },
+      '/etc/crewvz',
+    );
+    assert.deepEqual(config.nodes, [
+      { name: 'node1', address: 'n1:7070', sshHost: 'node1', webDomain: null },
+    ]);
+  });
+
+  test('are checked as DNS names, naming the key', () => {
+    const bad = (node: Record<string, unknown>, pattern: RegExp) =>
+      assert.throws(
+        () =>
+          parseConfig(
+            { ...base, nodes: [{ name: 'node1', address: 'n1:7070', ...node }] },
+            '/etc/crewvz',
+          ),
+        (error: unknown) => error instanceof ConfigError && pattern.test(error.message),
+      );
+    bad({ sshHost: 'lab example' }, /^nodes\[0\]\.sshHost 'lab example' must be a DNS name/);
+    bad({ webDomain: 'http://vz.lab/' }, /^nodes\[0\]\.webDomain 'http:\/\/vz\.lab\/' must be/);
+  });
+});
