@@ -240,6 +240,33 @@ describe('IrcAdapter on InspIRCd + Atheme', () => {
     await watcher.waitFor((l) => l.command === 'JOIN' && l.nick === BOT && l.params[0] === LOCKED);
   });
 
+  it('ignores NOTICEs, as other bots send them, and answers the next PRIVMSG', async () => {
+    const other = await client('otherbot');
+    const mark = seen.length;
+    const watched = watcher.lines.length;
+    other.send(`NOTICE ${CHANNEL} :!whoami`);
+    other.send(`NOTICE ${BOT} :!whoami`);
+    other.say(CHANNEL, '!whoami');
+
+    // The server relays in order: by the PRIVMSG's answer, both NOTICEs have reached the bot.
+    await watcher.waitFor(fromBot(CHANNEL), { from: watched });
+    await sleep(300);
+    assert.deepEqual(seen.slice(mark).map((m) => m.text), ['!whoami']);
+    assert.deepEqual(watcher.messagesFrom(BOT, watched).map((l) => l.params[1]),
+      ['otherbot is nobody']);
+  });
+
+  it('ignores its own lines, even a command it sent to itself', async () => {
+    const mark = seen.length;
+    const self = { kind: 'private', room: BOT } as const;
+    await bot.send({ kind: 'conversation', conversation: self }, { lines: ['!whoami'] });
+    await bot.send({ kind: 'alerts' }, { lines: ['after the self-message'] });
+
+    await watcher.waitFor((l) => fromBot(CHANNEL)(l) && l.params[1] === 'after the self-message');
+    await sleep(300);
+    assert.deepEqual(seen.slice(mark), []);
+  });
+
   it('reconnects after the server restarts, rejoins, delivers queued output, answers once',
     async () => {
       const asker = await client('slowpoke');
