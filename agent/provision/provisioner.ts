@@ -32,8 +32,9 @@ import { removeProvisioned, statusOrAbsent } from './remove.ts';
 import { runSteps, type Step } from './steps.ts';
 
 /**
- * What the provisioner needs from a driver. `addUser` is not on Driver yet: it creates USERNAME
- * inside a created, not yet started VE and installs `publicKey` as its only authorized key.
+ * What the provisioner needs from a driver: Driver's optional `addUser` is required here (both
+ * the vzctl and the sim driver have it). It creates USERNAME inside a created, not yet started
+ * VE and installs `publicKey` as its only authorized key.
  */
 export interface ProvisionDriver
   extends Pick<Driver, 'list' | 'status' | 'create' | 'start' | 'stop' | 'remove'> {
