@@ -1,8 +1,8 @@
 /**
- * A stand-in for the sim driver's provisioning surface while that driver has no `addUser`: it
- * keeps VEs in memory and answers with vzctl's exit statuses (14 no such VE, 32 already running,
+ * An in-memory provisioning driver for the step-by-step rollback tests, where each operation
+ * must fail on demand: it answers with vzctl's exit statuses (14 no such VE, 32 already running,
  * 44 private area exists, 91 template not found), and `fail` makes one operation fail the way
- * vzctl would.
+ * vzctl would. The real drivers' addUser are tested in vzctl-adduser and provision-agent.
  */
 import { DriverError, type CreateSpec } from '../../agent/driver.ts';
 import type { VeStatus } from '../../agent/protocol.ts';
