@@ -10,6 +10,19 @@ import type { IrcReconnect } from './irc-config.ts';
 /** JOIN refusals that may pass: rate limits, full, invite-only, banned, bad key, needs account. */
 export const JOIN_REFUSED = new Set(['405', '437', '471', '473', '474', '475', '477', '489']);
 
+/**
+ * The configured channels, plus the alert channel when it is not among them: output for a
+ * channel the bot is not in would wait forever. Compared in ASCII case, since the server's
+ * CASEMAPPING is not known before connecting; a duplicate JOIN is harmless.
+ */
+export function channelsToKeep(channels: string[], alertChannel: string | undefined): string[] {
+  if (alertChannel === undefined) {
+    return channels;
+  }
+  const wanted = alertChannel.toLowerCase();
+  return channels.some((c) => c.toLowerCase() === wanted) ? channels : [...channels, alertChannel];
+}
+
 export interface ChannelKeeperOptions {
   channels: string[];
   backoff: IrcReconnect;

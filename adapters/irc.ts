@@ -8,7 +8,7 @@ import irc, { type Client, type IrcMessage } from 'irc-framework';
 import type { Logger } from '../src/log.ts';
 import { backoffMs } from './backoff.ts';
 import { foldCase } from './irc-accounts.ts';
-import { ChannelKeeper, JOIN_REFUSED } from './irc-channels.ts';
+import { ChannelKeeper, JOIN_REFUSED, channelsToKeep } from './irc-channels.ts';
 import type { IrcConfig } from './irc-config.ts';
 import { IdentityResolver } from './irc-identity.ts';
 import { OutputQueue } from './irc-output.ts';
@@ -79,7 +79,7 @@ export class IrcAdapter implements ChatAdapter {
       this.log,
     );
     this.channels = new ChannelKeeper({
-      channels: config.channels,
+      channels: channelsToKeep(config.channels, config.alertChannel),
       backoff: config.reconnect,
       fold: (name) => this.fold(name),
       sendJoin: (channel) => this.queue.push({ kind: 'raw', line: `JOIN ${channel}` }, true),

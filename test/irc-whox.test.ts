@@ -14,6 +14,7 @@ import { IrcTestClient, registerAccount, startIrcServer, type IrcServer } from '
 import { startIrcProxy, type IrcProxy } from './helpers/irc-proxy.ts';
 
 const CHANNEL = '#lab';
+const ALERTS = '#lab-crew';
 const BOB = { account: 'bob', password: 'bob-pass-1' };
 const ACCOUNT_CAPS = ['account-tag', 'account-notify', 'extended-join'];
 
@@ -36,13 +37,14 @@ describe('IRC identity without account capabilities (WHOX and WHOIS fallbacks)',
   const bots: Bot[] = [];
   const clients: IrcTestClient[] = [];
 
-  async function startBot(nick: string, hideWhox: boolean): Promise<Bot> {
+  async function startBot(nick: string, hideWhox: boolean, alertChannel?: string): Promise<Bot> {
     const proxy = await startIrcProxy(server.port, { hideWhox });
     const config = parseIrcConfig({
       host: '127.0.0.1',
       port: proxy.port,
       nick,
       channels: [CHANNEL],
+      ...(alertChannel ? { alertChannel } : {}),
       rate: { burst: 10, linesPerSecond: 20 },
     }, 'adapters.irc');
     const adapter = new IrcAdapter({ ...config, logger: silentLogger() });
@@ -68,7 +70,7 @@ describe('IRC identity without account capabilities (WHOX and WHOIS fallbacks)',
   before(async () => {
     server = await startIrcServer({ accountCaps: false });
     await registerAccount(server, BOB.account, BOB.password);
-    await Promise.all([startBot('whoxbot', false), startBot('whoisbot', true)]);
+    await Promise.all([startBot('whoxbot', false, ALERTS), startBot('whoisbot', true)]);
 
     // Both bots are registered and in the channel before any test talks to them.
     const watcher = await connect('watcher');
@@ -98,6 +100,18 @@ describe('IRC identity without account capabilities (WHOX and WHOIS fallbacks)',
     assert.ok(isupport(bots[0]).some((l) => / WHOX /.test(l)));
     assert.ok(!isupport(bots[1]).some((l) => /WHOX/.test(l)));
   });
+
+  it('joins an alert channel that is not among its channels, and delivers alerts there',
+    async () => {
+      const crew = await connect('crewie');
+      await crew.join(ALERTS);
+      // The bot is there: NAMES lists it, or it joins after us.
+      await crew.waitFor((l) => (l.command === 'JOIN' && l.nick === 'whoxbot') ||
+        (l.command === '353' && /(^| )[@+]?whoxbot(!|$| )/.test(l.params[3])), { from: 0 });
+      await bots[0].adapter.send({ kind: 'alerts' }, { lines: ['VE 101 is near its limit'] });
+      const alert = await crew.waitFor((l) => l.command === 'PRIVMSG' && l.nick === 'whoxbot');
+      assert.deepEqual(alert.params, [ALERTS, 'VE 101 is near its limit']);
+    });
 
   for (const [index, query] of [[0, 'WHO robert %tcna,'], [1, 'WHOIS robert']] as const) {
     it(`vouches by services account via ${query.split(' ')[0]}, and sees a logout at once`,
