@@ -168,6 +168,62 @@ export const VE_ID_MAX = 2147483644;
 /** The node's rule for a username; the bot checks it before it stores a request. */
 export const USERNAME_PATTERN = /^[a-z_][a-z0-9_-]{0,31}$/;
 
+/**
+ * Names a VE owner may not have: a host account with that name is a system account (useradd
+ * would fail, or worse, the RewriteMap line would send the host's own web name to a student's
+ * VE), and a name like `www` or `mail` as USERNAME.DOMAIN would pose as the school's service.
+ */
+export const RESERVED_USERNAMES: ReadonlySet<string> = new Set([
+  // Debian's and Red Hat's system accounts and groups.
+  'root', 'daemon', 'bin', 'sys', 'sync', 'games', 'man', 'lp', 'mail', 'news', 'uucp', 'proxy',
+  'www-data', 'backup', 'list', 'irc', 'gnats', 'nobody', 'nogroup', 'sshd', 'messagebus',
+  'adm', 'operator', 'halt', 'shutdown', 'ftp', 'apache', 'nginx', 'postgres', 'mysql', 'sudo',
+  'wheel', 'staff', 'users', 'tty', 'disk', 'kmem', 'shadow', 'utmp', 'video', 'audio',
+  'dip', 'plugdev', 'netdev', 'lxd', 'docker', 'polkitd', 'dbus', 'tss', 'uuidd', 'dnsmasq',
+  'avahi', 'ntp', 'chrony', 'postfix', 'exim', 'dovecot', 'bind', 'named', 'vz', 'openvz',
+  // Web and mail names that must not become USERNAME.DOMAIN for a student.
+  'www', 'web', 'webmail', 'smtp', 'imap', 'pop', 'pop3', 'mx', 'dns', 'api', 'vpn', 'git',
+  'autoconfig', 'autodiscover', 'wpad', 'localhost', 'localdomain', 'postmaster', 'hostmaster',
+  'webmaster', 'abuse', 'security', 'noc', 'admin', 'administrator', 'support', 'info',
+  // crewvz's own names.
+  'crewvz', 'crew', 'agent', 'bot',
+]);
+
+/** Prefixes of system account families (systemd-network, _apt) and name-server hosts (ns1). */
+const RESERVED_USERNAME_PATTERNS: readonly RegExp[] = [/^systemd-/, /^_/, /^ns[0-9]*$/];
+
+/**
+ * The username also becomes a DNS label (USERNAME.DOMAIN): a letter first, no `_`, no `-` at
+ * the end, and no `--` in the third and fourth place (reserved for punycode `xn--` labels).
+ */
+const HOSTNAME_LABEL = /^[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
+
+/**
+ * Why `name` cannot be a VE owner's username, or null when it can. The agent refuses the same
+ * names, so the bot calls this before it stores a request.
+ */
+export function checkUsername(name: string): string | null {
+  if (!USERNAME_PATTERN.test(name)) {
+    return (
+      'it must start with a lowercase letter and hold up to 32 lowercase letters, ' +
+      "digits or '-'"
+    );
+  }
+  if (RESERVED_USERNAMES.has(name) || RESERVED_USERNAME_PATTERNS.some((rule) => rule.test(name))) {
+    return `'${name}' is reserved for the system or a service host`;
+  }
+  if (name.includes('_')) {
+    return "it becomes a host name (NAME.DOMAIN), which may not hold '_'";
+  }
+  if (!HOSTNAME_LABEL.test(name)) {
+    return "it becomes a host name (NAME.DOMAIN): start with a letter and do not end with '-'";
+  }
+  if (name.slice(2, 4) === '--') {
+    return "it becomes a host name (NAME.DOMAIN), which may not hold '--' in 3rd and 4th place";
+  }
+  return null;
+}
+
 export function encodeLine(message: AgentRequest | AgentResponse): string {
   return `${JSON.stringify(message)}\n`;
 }

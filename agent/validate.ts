@@ -3,7 +3,13 @@
  * program is started) until its arguments have passed here; a failure names the argument and
  * says what it must look like.
  */
-import { PAGE_BYTES, RESOURCE_UNITS, USERNAME_PATTERN, VE_ID_MAX, VE_ID_MIN } from './protocol.ts';
+import {
+  PAGE_BYTES,
+  RESOURCE_UNITS,
+  VE_ID_MAX,
+  VE_ID_MIN,
+  checkUsername as usernameRefusal,
+} from './protocol.ts';
 
 export class ValidationError extends Error {
   constructor(message: string) {
@@ -111,12 +117,13 @@ export function checkTemplate(value: unknown, available: readonly string[]): str
   return name;
 }
 
+/** USERNAME: the node's rule, no reserved name, and a valid host name label (protocol.ts). */
 export function checkUsername(value: unknown): string {
   const name = checkString(value, 'USERNAME');
-  if (!USERNAME_PATTERN.test(name)) {
+  const refusal = usernameRefusal(name);
+  if (refusal !== null) {
     throw new ValidationError(
-      `USERNAME must start with a lowercase letter or '_' and hold up to 32 lowercase ` +
-        `letters, digits, '_' or '-', got ${describeValue(value)}`,
+      `USERNAME ${describeValue(name)} cannot be used: ${refusal}; pick another username`,
     );
   }
   return name;

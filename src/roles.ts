@@ -2,7 +2,7 @@
  * Roles, ordered: admin > crew > student. Admins come only from the config file; crew from the
  * config or from !grant (stored); everyone identified is at least a student.
  */
-import { USERNAME_PATTERN } from '../agent/protocol.ts';
+import { checkUsername } from '../agent/protocol.ts';
 import { UserFacingError } from './errors.ts';
 import type { GrantRepo } from './store/grants.ts';
 
@@ -62,17 +62,19 @@ export class Roles {
 
 /**
  * The login name a VE gets for its owner: the id part of the identity, lowercased, with any
- * character the node refuses turned into `_`. Checked against the node's rule before a request
- * is stored, so a name the agent would refuse never gets as far as a VE.
+ * character a host name may not hold turned into `-`. Checked with the node's own
+ * checkUsername (reserved names included) before a request is stored, so a name the agent
+ * would refuse never gets as far as a VE.
  */
 export function usernameFor(identity: string): string {
   const id = identity.slice(identity.indexOf(':') + 1);
-  const name = id.toLowerCase().replace(/[^a-z0-9_-]/g, '_');
+  const name = id.toLowerCase().replace(/[^a-z0-9-]/g, '-');
+  const refusal = checkUsername(name);
 
-  if (!USERNAME_PATTERN.test(name)) {
+  if (refusal !== null) {
     throw new UserFacingError(
-      `your identity ${identity} does not make a valid login name ('${name}' must start with a ` +
-        `letter or _ and be at most 32 letters, digits, _ or -); ask the crew to file it for you`,
+      `your identity ${identity} gives the login name '${name}', which the nodes refuse ` +
+        `(${refusal}); ask the crew to make your VE by hand under another login name`,
     );
   }
   return name;

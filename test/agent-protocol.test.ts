@@ -249,7 +249,7 @@ describe('agent protocol: 1003 for hostile and malformed arguments', () => {
   });
 
   it('accepts decimal-string IDs, suffixes on byte resources and unlimited', async () => {
-    assert.equal((await raw.request('create', ['402', template, '_svc-1'])).code, 0);
+    assert.equal((await raw.request('create', ['402', template, 'svc-1'])).code, 0);
     assert.equal((await raw.request('set', [402, 'kmemsize', '14M:16M'])).code, 0);
     assert.equal((await raw.request('set', [402, 'privvmpages', 'unlimited'])).code, 0);
     assert.equal((await raw.request('set', [402, 'physpages', '0:9223372036854775807'])).code, 0);

@@ -14,7 +14,8 @@ import { Store } from '../src/store/index.ts';
 import { startAgentChild, startBotRig, type AgentChild, type BotRig } from './helpers/bot-rig.ts';
 import { makeTestPki } from './helpers/pki.ts';
 
-const ADMIN = 'shell:admin';
+// Not shell:admin: 'admin' is a reserved login name, and this admin files a VE of its own.
+const ADMIN = 'shell:ada';
 const CREW = 'irc:crew1';
 
 let agent: AgentChild;

@@ -18,7 +18,8 @@ import { startAgentChild, startBotRig, type AgentChild, type BotRig } from './he
 import { makeTestPki } from './helpers/pki.ts';
 
 const CREW = 'irc:crew1';
-const ADMIN = 'shell:admin';
+// Not shell:admin: 'admin' is a reserved login name, and this admin files a VE of its own.
+const ADMIN = 'shell:ada';
 
 let dir: string;
 let node1: AgentChild;
@@ -97,7 +98,7 @@ describe('login instructions for a new VE', () => {
 
     // Approving one's own request still brings the login privately.
     assert.deepEqual(privateTo(ADMIN).at(-1)?.lines, [
-      'your VE 102 is ready; log in with: ssh admin@node2',
+      'your VE 102 is ready; log in with: ssh ada@node2',
     ]);
   });
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
@@ -24,6 +24,9 @@ before(async () => {
   const source = path.join(root, 'srv/templates');
   await mkdir(source, { recursive: true });
   await writeFile(path.join(source, 'alpine-3.19.tar.xz'), 'a template from the mirror');
+  // A person's own host account, which a student's username must not take over.
+  await appendFile(path.join(root, 'etc/passwd'), 'bob:x:1000:1000:Bob:/home/bob:/bin/bash\n');
+  await appendFile(path.join(root, 'etc/group'), 'bob:x:1000:\n');
 
   const { config } = buildConfig(
     {
@@ -86,10 +89,10 @@ describe('the agent with network configured', () => {
   });
 
   it('answers a failed step with its name and what was rolled back', async () => {
-    await assert.rejects(client.call('create', [102, TEMPLATE, 'root']), (error: unknown) => {
+    await assert.rejects(client.call('create', [102, TEMPLATE, 'bob']), (error: unknown) => {
       assert.ok(error instanceof AgentCallError);
       assert.equal(error.code, 1008);
-      assert.match(error.lines[0] ?? '', /step "host account" failed: host account root already/);
+      assert.match(error.lines[0] ?? '', /step "host account" failed: host account bob already/);
       assert.match(error.lines[1] ?? '', /rolled back: login shell, VE user, ssh key pair/);
       return true;
     });

@@ -155,7 +155,7 @@ export async function startBotRig(options: RigOptions): Promise<BotRig> {
     pki: pki.dir,
     logLevel: 'silent',
     nodes: [{ name: 'node1', address: `127.0.0.1:${options.port}` }],
-    roles: { admins: ['shell:admin'], crew: ['irc:crew1', 'irc:crew2'] },
+    roles: { admins: ['shell:admin', 'shell:ada'], crew: ['irc:crew1', 'irc:crew2'] },
     adapters: { shell: null, irc: null },
     quotas: { activeVes: 1, pendingRequests: 1 },
     requests: { expireDays: 7, defaultTemplate: null },
