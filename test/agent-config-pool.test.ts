@@ -7,10 +7,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
 
 import { AgentConfigError, buildConfig, loadAgentConfig } from '../agent/config.ts';
-import { AddressPool } from '../agent/provision/addresses.ts';
+import { AddressPool, infrastructureAddresses } from '../agent/provision/addresses.ts';
 import { provisionConfigFrom } from '../agent/provision/commands.ts';
+import { Provisioner } from '../agent/provision/provisioner.ts';
+import { FakeProvisionDriver } from './helpers/provision-driver.ts';
 
 let dir: string;
 
@@ -94,5 +97,57 @@ describe('network.pool in the agent config', () => {
       assert.equal(error.message.startsWith(`${file}: network.pool: the range`), true);
       return true;
     });
+  });
+});
+
+describe('addresses a VE never gets', () => {
+  it('skips network and broadcast address, nameservers and host interfaces', async () => {
+    const driver = new FakeProvisionDriver();
+    const provisioner = new Provisioner({
+      config: {
+        root: dir,
+        stateDir: path.join(dir, 'state'),
+        network: {
+          pool: '10.0.5.0/29',
+          nameservers: ['10.0.5.1', '192.0.2.53'],
+          searchdomain: null,
+          domain: 'vz.lab',
+        },
+        paths: { keysDir: 'k', shellsDir: 's', mapFile: 'm', ssh: '/usr/bin/ssh' },
+        limits: {},
+      },
+      driver,
+      logger: pino({ level: 'silent' }),
+      hostAddresses: () => ['10.0.5.3', '127.0.0.1'],
+    });
+    const handedOut: string[] = [];
+    const claim = async (address: string) => {
+      handedOut.push(address);
+      // What makes an address taken for the next allocation: a VE that has it.
+      const id = 100 + handedOut.length;
+      const spec = { id, template: 't', hostname: `h${id}`, address, nameservers: [] };
+      driver.ves.set(id, {
+        spec: { ...spec, searchdomain: null, limits: {} },
+        running: false,
+        users: new Map(),
+      });
+    };
+
+    for (let count = 0; count < 4; count++) {
+      await provisioner.pool.allocate(claim);
+    }
+    assert.deepEqual(handedOut, ['10.0.5.2', '10.0.5.4', '10.0.5.5', '10.0.5.6']);
+    await assert.rejects(provisioner.pool.allocate(claim), /no free address left/);
+  });
+
+  it("reads the host's IPv4 interface addresses, loopback included", () => {
+    const interfaces = {
+      eth0: [
+        { address: '10.0.5.9', family: 'IPv4' },
+        { address: 'fe80::1', family: 'IPv6' },
+      ],
+    } as unknown as NodeJS.Dict<os.NetworkInterfaceInfo[]>;
+    assert.deepEqual(infrastructureAddresses(['10.0.5.1'], interfaces), ['10.0.5.1', '10.0.5.9']);
+    assert.ok(infrastructureAddresses([]).includes('127.0.0.1'));
   });
 });

@@ -64,11 +64,11 @@ describe('the agent with network configured', () => {
     ];
 
     assert.equal(status.state, 'running');
-    assert.equal(status.address, '10.0.5.1');
+    assert.equal(status.address, '10.0.5.2');
     assert.equal(status.hostname, 'alice.vz.example.edu');
     assert.ok(await findHostAccount(root, 'alice'));
     const map = await readFile(path.join(root, 'etc/apache2/crewvz-vhosts.map'), 'utf8');
-    assert.equal(map, 'alice 10.0.5.1\n');
+    assert.equal(map, 'alice 10.0.5.2\n');
 
     // The sim keeps the VE's users in its state file, as vzctl would in the private area.
     const simState = JSON.parse(

@@ -85,7 +85,7 @@ describe('create and remove under a scratch root', () => {
     const status = await provisioner.create(101, TEMPLATE, 'alice');
 
     assert.equal(status.state, 'running');
-    assert.equal(status.address, '10.0.5.1');
+    assert.equal(status.address, '10.0.5.2');
     const ve = driver.ves.get(101);
     assert.equal(ve?.spec.hostname, 'alice.vz.example.edu');
     assert.deepEqual(ve?.spec.nameservers, ['10.0.5.1']);
@@ -111,7 +111,7 @@ describe('create and remove under a scratch root', () => {
     assert.deepEqual(await modeOf(shell), { mode: 0o755, uid: 0, gid: 0 });
 
     const map = await readFile(path.join(root, MAP), 'utf8');
-    assert.equal(map, `${MAP_TEXT}alice 10.0.5.1\n`);
+    assert.equal(map, `${MAP_TEXT}alice 10.0.5.2\n`);
     assert.equal((await modeOf(path.join(root, MAP))).mode, 0o644);
 
     const record = await provisioner.records.read(101);
@@ -134,7 +134,7 @@ describe('create and remove under a scratch root', () => {
       '-o',
       'IdentitiesOnly=yes',
       '--',
-      'alice@10.0.5.1',
+      'alice@10.0.5.2',
     ];
 
     const interactive = await run(shell, []);
@@ -178,7 +178,7 @@ describe('create and remove under a scratch root', () => {
     assert.deepEqual(await snapshotFiles(root), before);
 
     const again = await provisioner.create(102, TEMPLATE, 'bob');
-    assert.equal(again.address, '10.0.5.1');
+    assert.equal(again.address, '10.0.5.2');
   });
 
   it('keeps the record when a piece cannot be removed, so remove can be run again', async () => {

@@ -6,6 +6,8 @@
  * makes an address taken (writing the record) runs inside it, so ten concurrent creates can
  * never pick the same address.
  */
+import os from 'node:os';
+
 import { Mutex } from './mutex.ts';
 
 /** Strict dotted-quad IPv4, no leading zeros: it goes into scripts, so no surprises. */
@@ -79,6 +81,22 @@ export function parsePool(pool: string): PoolRange {
   return { first, last };
 }
 
+/**
+ * Addresses a VE must never get whatever the pool says: the configured nameservers (often the
+ * gateway too) and every IPv4 address of the host's own interfaces. A VE with the host's or the
+ * resolver's address would take its traffic.
+ */
+export function infrastructureAddresses(
+  nameservers: readonly string[],
+  interfaces: NodeJS.Dict<os.NetworkInterfaceInfo[]> = os.networkInterfaces(),
+): string[] {
+  const host = Object.values(interfaces)
+    .flatMap((entries) => entries ?? [])
+    .filter((entry) => entry.family === 'IPv4')
+    .map((entry) => entry.address);
+  return [...nameservers.filter(isIpv4), ...host];
+}
+
 /** Where the ledger learns which addresses are taken. */
 export type TakenSource = () => Promise<Iterable<string | null>>;
 
@@ -131,7 +149,7 @@ export class AddressPool {
           return claim(address);
         }
       }
-      throw new PoolExhaustedError(this.pool, taken.size);
+      throw new PoolExhaustedError(this.pool, this.range.last - this.range.first + 1);
     });
   }
 }

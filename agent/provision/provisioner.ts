@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 
 import { DriverError, type Driver } from '../driver.ts';
 import { AgentCode, type VeStatus } from '../protocol.ts';
-import { AddressPool } from './addresses.ts';
+import { AddressPool, infrastructureAddresses } from './addresses.ts';
 import { hostView, underRoot, type ProvisionConfig } from './config.ts';
 import {
   DEFAULT_TOOLS,
@@ -46,6 +46,8 @@ export interface ProvisionerOptions {
   driver: ProvisionDriver;
   logger: Logger;
   tools?: Partial<AccountTools & { sshKeygen: string }>;
+  /** The host's own IPv4 addresses; os.networkInterfaces() unless a test names them. */
+  hostAddresses?: () => string[];
 }
 
 interface UserPaths {
@@ -73,10 +75,14 @@ export class Provisioner {
     this.sshKeygen = options.tools?.sshKeygen ?? 'ssh-keygen';
     this.records = new RecordStore(options.config.stateDir);
 
-    // Stopped VEs are in driver.list() with their saved address, so they keep it.
+    // Stopped VEs are in driver.list() with their saved address, so they keep it. Interfaces
+    // are read at each allocation: an address added to the host later is still never handed out.
+    const { nameservers } = options.config.network;
+    const hostAddresses = options.hostAddresses ?? (() => infrastructureAddresses([]));
     this.pool = new AddressPool(options.config.network.pool, [
       async () => (await this.driver.list()).map((ve) => ve.address),
       async () => (await this.records.list()).map((record) => record.address),
+      async () => [...infrastructureAddresses(nameservers, {}), ...hostAddresses()],
     ]);
   }
 
