@@ -13,6 +13,7 @@ import { AgentConfigError, type AgentConfig } from '../config.ts';
 import { DriverError, type Driver } from '../driver.ts';
 import { defineHandler, type CommandHandler } from '../handlers.ts';
 import { AgentCode } from '../protocol.ts';
+import { redactUrlCredentials, redactedMessage } from '../redact.ts';
 import { checkCount, parseVeId } from '../validate.ts';
 import { parsePool } from './addresses.ts';
 import { parsePaths, type ProvisionConfig } from './config.ts';
@@ -112,9 +113,11 @@ function provisioningCommands(
 
 async function updateCommand(config: AgentConfig, logger: Logger): Promise<CommandHandler> {
   const source = config.templateSource as string;
+  // What answers and logs may show: a mirror's user:password stays in `source` only.
+  const shown = redactUrlCredentials(source);
   if (!source.startsWith('https://') && !path.isAbsolute(source)) {
     throw new AgentConfigError(
-      `templateSource: '${source}' must be an https:// URL or an absolute directory`,
+      `templateSource: '${shown}' must be an https:// URL or an absolute directory`,
     );
   }
 
@@ -129,6 +132,9 @@ async function updateCommand(config: AgentConfig, logger: Logger): Promise<Comma
     }
   }
 
+  // One sync at a time: a second would only queue behind the first for up to 30 minutes.
+  let syncing = false;
+
   return defineHandler<null>({
     usage: 'update',
     exclusive: false,
@@ -138,14 +144,22 @@ async function updateCommand(config: AgentConfig, logger: Logger): Promise<Comma
       return null;
     },
     async run() {
+      if (syncing) {
+        throw new DriverError(AgentCode.VE_BUSY, [
+          'a template update is already running on this node; try again when it has finished',
+        ]);
+      }
+      syncing = true;
       try {
         return [await syncTemplates({ source, cacheDir: config.templates, ca, logger })];
       } catch (error) {
         // Single templates are reported in the result; this is the index or the cache failing.
         throw new DriverError(AgentCode.STEP_FAILED, [
-          `template update from ${source} failed: ${(error as Error).message}`,
+          `template update from ${shown} failed: ${redactedMessage(error)}`,
           'no template was changed',
         ]);
+      } finally {
+        syncing = false;
       }
     },
   });

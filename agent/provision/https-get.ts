@@ -6,6 +6,8 @@ import { get } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 
+import { redactUrlCredentials } from '../redact.ts';
+
 /** A server that sends nothing for this long is gone; big templates still stream fine. */
 export const IDLE_TIMEOUT_MS = 60_000;
 
@@ -15,19 +17,21 @@ export function httpsGet(
   ca: string | null,
   idleMs = IDLE_TIMEOUT_MS,
 ): Promise<Readable> {
+  // Messages name the URL without its user-info; the request itself still sends it.
+  const shown = redactUrlCredentials(url.toString());
   return new Promise((resolve, reject) => {
     const options = { ca: ca ?? undefined, timeout: idleMs };
     const request = get(url, options, (response: IncomingMessage) => {
       if (response.statusCode !== 200) {
         response.resume();
-        reject(new Error(`${url} answered HTTP ${response.statusCode}`));
+        reject(new Error(`${shown} answered HTTP ${response.statusCode}`));
         return;
       }
       resolve(response);
     });
 
     request.on('timeout', () => {
-      request.destroy(new Error(`${url} sent nothing for ${idleMs} ms`));
+      request.destroy(new Error(`${shown} sent nothing for ${idleMs} ms`));
     });
     request.on('error', reject);
   });

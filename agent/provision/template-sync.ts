@@ -13,6 +13,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 
+import { redactUrlCredentials, redactedMessage } from '../redact.ts';
 import { templateName } from '../templates.ts';
 import { Mutex } from './mutex.ts';
 import { httpsGet, readAll } from './https-get.ts';
@@ -177,7 +178,7 @@ async function loadIndex(options: SyncOptions): Promise<TemplateEntry[]> {
   }
   const url = sourceUrl(options.source, INDEX);
   const body = await readAll(await httpsGet(url, options.ca), MAX_INDEX_BYTES);
-  return parseIndex(body.toString('utf8'), url.toString());
+  return parseIndex(body.toString('utf8'), redactUrlCredentials(url.toString()));
 }
 
 /** Whether the cache already holds exactly this template. */
@@ -216,7 +217,7 @@ export async function syncTemplates(options: SyncOptions): Promise<SyncResult> {
         (cached === null ? result.added : result.updated).push(entry.name);
         logger.info({ size: entry.size }, cached === null ? 'template added' : 'template updated');
       } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
+        const reason = redactedMessage(error);
         logger.warn({ reason }, 'template download failed; the cached copy is kept');
         result.failed.push({ name: entry.name, reason });
       }
