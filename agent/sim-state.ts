@@ -75,7 +75,8 @@ export async function writeFileAtomic(file: string, text: string): Promise<void>
   const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
 
   try {
-    await writeFile(temporary, text, { mode: 0o644 });
+    // 'wx' (O_EXCL): a symlink planted at the temporary name is refused, never written through.
+    await writeFile(temporary, text, { mode: 0o644, flag: 'wx' });
     await rename(temporary, file);
   } catch (error) {
     await rm(temporary, { force: true });

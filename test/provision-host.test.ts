@@ -133,6 +133,10 @@ describe('create and remove under a scratch root', () => {
       'UserKnownHostsFile=/var/lib/crewvz/keys/alice.known_hosts',
       '-o',
       'IdentitiesOnly=yes',
+      '-e',
+      'none',
+      '-o',
+      'ClearAllForwardings=yes',
       '--',
       'alice@10.0.5.2',
     ];
@@ -175,7 +179,15 @@ describe('create and remove under a scratch root', () => {
 
     assert.equal(driver.ves.size, 0);
     assert.equal(await findHostAccount(root, 'alice'), null);
-    assert.deepEqual(await snapshotFiles(root), before);
+
+    // Everything is as before but the crewvz group, which stays (empty) for the next account.
+    const afterRemove = await snapshotFiles(root);
+    for (const file of ['etc/group', 'etc/gshadow']) {
+      const added = afterRemove.get(file)?.replace(before.get(file) ?? '', '');
+      assert.match(added ?? '', /^crewvz:[^:]*:[^:]*:\n$/, file);
+      afterRemove.set(file, before.get(file) ?? '');
+    }
+    assert.deepEqual(afterRemove, before);
 
     const again = await provisioner.create(102, TEMPLATE, 'bob');
     assert.equal(again.address, '10.0.5.2');

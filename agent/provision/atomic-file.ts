@@ -4,8 +4,34 @@
  * target, fsync the directory so the rename itself is durable.
  */
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+
+/**
+ * Reads a file the agent keeps (map, record) without following a symlink, with its mode. A link
+ * planted in its place would otherwise have root copy any file's content into a readable one.
+ */
+export async function readOwnFile(file: string): Promise<{ text: string; mode: number }> {
+  let handle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw new Error(`${file} is a symlink; the agent does not follow links there: remove it`);
+    }
+    throw error;
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) {
+      throw new Error(`${file} is not a regular file; move it away`);
+    }
+    return { text: await handle.readFile('utf8'), mode: info.mode & 0o7777 };
+  } finally {
+    await handle.close();
+  }
+}
 
 export async function writeFileAtomic(
   target: string,
@@ -16,6 +42,7 @@ export async function writeFileAtomic(
   const temp = path.join(directory, `.${path.basename(target)}.${randomBytes(6).toString('hex')}`);
 
   try {
+    // 'wx' is O_CREAT|O_EXCL: a symlink at the temporary name is refused, not followed.
     const handle = await open(temp, 'wx', mode);
     try {
       await handle.writeFile(content, 'utf8');

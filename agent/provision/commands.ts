@@ -16,7 +16,8 @@ import { AgentCode } from '../protocol.ts';
 import { redactUrlCredentials, redactedMessage } from '../redact.ts';
 import { checkCount, parseVeId } from '../validate.ts';
 import { parsePool } from './addresses.ts';
-import { parsePaths, type ProvisionConfig } from './config.ts';
+import { parsePaths, underRoot, type ProvisionConfig } from './config.ts';
+import { checkGuardedDirectories } from './dir-safety.ts';
 import { Provisioner, type ProvisionDriver } from './provisioner.ts';
 import { syncTemplates } from './template-sync.ts';
 
@@ -174,6 +175,20 @@ export async function provisioningHandlers(
   const settings = provisionConfigFrom(config);
 
   if (settings !== null) {
+    const { paths } = settings;
+    try {
+      await checkGuardedDirectories([
+        { key: 'provision.keysDir', directory: underRoot(settings, paths.keysDir) },
+        { key: 'provision.shellsDir', directory: underRoot(settings, paths.shellsDir) },
+        {
+          key: 'provision.mapFile',
+          directory: path.dirname(underRoot(settings, paths.mapFile)),
+        },
+        { key: 'stateDir', directory: settings.stateDir },
+      ]);
+    } catch (error) {
+      throw configError(error);
+    }
     const provisionLogger = logger.child({ component: 'provision' });
     Object.assign(handlers, provisioningCommands(settings, provisionLogger));
   }

@@ -14,6 +14,12 @@ import { Mutex } from './mutex.ts';
 /** The GECOS field of every account crewvz makes; remove refuses accounts without it. */
 export const ACCOUNT_COMMENT = 'crewvz';
 
+/**
+ * Every host account crewvz makes is in this group, so sshd's `Match Group crewvz` can switch
+ * off forwarding for all of them (`ssh -N -L` never runs the login shell; docs/provisioning.md).
+ */
+export const ACCOUNT_GROUP = 'crewvz';
+
 /** useradd: the username is already in use. */
 const USERADD_EXISTS = 9;
 /** userdel: the user does not exist. */
@@ -26,14 +32,75 @@ export interface HostAccount {
   gid: number;
   comment: string;
   shell: string;
+  /** True when this call made the crewvz group (so undoing it may remove the group again). */
+  madeGroup: boolean;
 }
 
 export interface AccountTools {
   useradd: string;
   userdel: string;
+  groupadd: string;
+  groupdel: string;
 }
 
-export const DEFAULT_TOOLS: AccountTools = { useradd: 'useradd', userdel: 'userdel' };
+export const DEFAULT_TOOLS: AccountTools = {
+  useradd: 'useradd',
+  userdel: 'userdel',
+  groupadd: 'groupadd',
+  groupdel: 'groupdel',
+};
+
+interface GroupEntry {
+  gid: number;
+  members: string[];
+}
+
+/** The group's line in ROOT/etc/group; null when there is none. */
+export async function findGroup(root: string, name: string): Promise<GroupEntry | null> {
+  const group = await readFile(path.join(root, 'etc', 'group'), 'utf8');
+
+  for (const line of group.split('\n')) {
+    const fields = line.split(':');
+    if (fields[0] === name && fields.length >= 4) {
+      const members = (fields[3] ?? '').split(',').filter((member) => member !== '');
+      return { gid: Number(fields[2]), members };
+    }
+  }
+  return null;
+}
+
+/** Makes the crewvz group unless it is there; says whether it made it. Under passwdLock. */
+async function ensureGroup(root: string, tools: AccountTools): Promise<boolean> {
+  if ((await findGroup(root, ACCOUNT_GROUP)) !== null) {
+    return false;
+  }
+  const args = ['--prefix', root, '--system', ACCOUNT_GROUP];
+  const result = await run(tools.groupadd, args, { timeoutMs: QUERY_TIMEOUT_MS });
+  if (result.code !== 0) {
+    throw new Error(
+      `groupadd ${ACCOUNT_GROUP} exited ${result.code}: ${outputLines(result.stderr).join('; ')}`,
+    );
+  }
+  return true;
+}
+
+/** Removes the crewvz group when nobody is in it (no member, no primary gid). Under passwdLock. */
+async function dropEmptyGroup(root: string, tools: AccountTools): Promise<void> {
+  const group = await findGroup(root, ACCOUNT_GROUP);
+  if (group === null || group.members.length > 0) {
+    return;
+  }
+  const passwd = await readFile(path.join(root, 'etc', 'passwd'), 'utf8');
+  if (passwd.split('\n').some((line) => Number(line.split(':')[3]) === group.gid)) {
+    return;
+  }
+  const result = await run(tools.groupdel, ['--prefix', root, ACCOUNT_GROUP], {
+    timeoutMs: QUERY_TIMEOUT_MS,
+  });
+  if (result.code !== 0) {
+    throw new Error(`groupdel exited ${result.code}: ${outputLines(result.stderr).join('; ')}`);
+  }
+}
 
 /** Looks the user up in ROOT/etc/passwd; null when there is no such line. */
 export async function findHostAccount(
@@ -50,13 +117,17 @@ export async function findHostAccount(
         gid: Number(fields[3]),
         comment: fields[4] ?? '',
         shell: fields[6] ?? '',
+        madeGroup: false,
       };
     }
   }
   return null;
 }
 
-/** Adds the account with `shell` (a path as the host sees it) and no home directory. */
+/**
+ * Adds the account with `shell` (a path as the host sees it), no home directory, and the
+ * crewvz group as a supplementary group (made first when missing).
+ */
 export async function addHostAccount(
   root: string,
   username: string,
@@ -64,13 +135,19 @@ export async function addHostAccount(
   tools: AccountTools = DEFAULT_TOOLS,
 ): Promise<HostAccount> {
   return passwdLock.run(async () => {
-    const args = ['--prefix', root, '-M', '-s', shell, '-c', ACCOUNT_COMMENT, username];
-    const result = await run(tools.useradd, args, { timeoutMs: QUERY_TIMEOUT_MS });
+    const madeGroup = await ensureGroup(root, tools);
+    const args = ['--prefix', root, '-M', '-s', shell, '-c', ACCOUNT_COMMENT];
+    const result = await run(tools.useradd, [...args, '-G', ACCOUNT_GROUP, username], {
+      timeoutMs: QUERY_TIMEOUT_MS,
+    });
 
-    if (result.code === USERADD_EXISTS) {
-      throw new Error(`host account ${username} already exists; pick another username`);
-    }
     if (result.code !== 0) {
+      if (madeGroup) {
+        await dropEmptyGroup(root, tools);
+      }
+      if (result.code === USERADD_EXISTS) {
+        throw new Error(`host account ${username} already exists; pick another username`);
+      }
       throw new Error(`useradd exited ${result.code}: ${outputLines(result.stderr).join('; ')}`);
     }
 
@@ -78,33 +155,44 @@ export async function addHostAccount(
     if (account === null) {
       throw new Error(`useradd succeeded but ${username} is not in ${root}/etc/passwd`);
     }
-    return account;
+    return { ...account, madeGroup };
   });
 }
 
 /**
- * Deletes the account and its group. An account that is already gone is fine (remove must be
- * repeatable); one that crewvz did not make is left alone and reported.
+ * Deletes the account and its own group. An account that is already gone is fine (remove must
+ * be repeatable); one that crewvz did not make is left alone and reported. The crewvz group
+ * stays (other accounts use it, and sshd's Match block names it) unless `dropGroup` says this
+ * create made it: then it goes too once it is empty, so a rolled-back first create leaves
+ * /etc/group as it was.
  */
 export async function removeHostAccount(
   root: string,
   username: string,
   tools: AccountTools = DEFAULT_TOOLS,
+  dropGroup = false,
 ): Promise<void> {
   await passwdLock.run(async () => {
-    const account = await findHostAccount(root, username);
-    if (account === null) {
-      return;
-    }
-    if (account.comment !== ACCOUNT_COMMENT) {
-      throw new Error(`host account ${username} was not made by crewvz; left in place`);
-    }
-
-    const result = await run(tools.userdel, ['--prefix', root, username], {
-      timeoutMs: QUERY_TIMEOUT_MS,
-    });
-    if (result.code !== 0 && result.code !== USERDEL_NO_USER) {
-      throw new Error(`userdel exited ${result.code}: ${outputLines(result.stderr).join('; ')}`);
+    await deleteAccount(root, username, tools);
+    if (dropGroup) {
+      await dropEmptyGroup(root, tools);
     }
   });
+}
+
+async function deleteAccount(root: string, username: string, tools: AccountTools): Promise<void> {
+  const account = await findHostAccount(root, username);
+  if (account === null) {
+    return;
+  }
+  if (account.comment !== ACCOUNT_COMMENT) {
+    throw new Error(`host account ${username} was not made by crewvz; left in place`);
+  }
+
+  const result = await run(tools.userdel, ['--prefix', root, username], {
+    timeoutMs: QUERY_TIMEOUT_MS,
+  });
+  if (result.code !== 0 && result.code !== USERDEL_NO_USER) {
+    throw new Error(`userdel exited ${result.code}: ${outputLines(result.stderr).join('; ')}`);
+  }
 }

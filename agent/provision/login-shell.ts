@@ -4,7 +4,8 @@
  * the script is checked against a whitelist first, so its content is safe by construction: no
  * quoting tricks are needed because nothing that could need quoting ever gets in.
  */
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 import { USERNAME_PATTERN } from '../protocol.ts';
@@ -55,6 +56,10 @@ export function loginShellScript(spec: LoginShellSpec): string {
     '-o StrictHostKeyChecking=accept-new',
     `-o UserKnownHostsFile=${spec.knownHosts}`,
     '-o IdentitiesOnly=yes',
+    // No escape character and no forwarding on the hop into the VE (sshd's Match Group block
+    // closes the hop into the host; docs/provisioning.md).
+    '-e none',
+    '-o ClearAllForwardings=yes',
     '--',
     `${spec.username}@${spec.address}`,
   ].join(' ');
@@ -75,12 +80,18 @@ export async function writeLoginShell(file: string, spec: LoginShellSpec): Promi
   const script = loginShellScript(spec);
 
   await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
-  await writeFile(file, script, { flag: 'wx', mode: SHELL_MODE });
+  // O_EXCL refuses anything already there, a planted symlink included; the mode is set on the
+  // handle, so it can only ever change the file this call made.
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+  const handle = await open(file, flags, SHELL_MODE);
   try {
-    await chmod(file, SHELL_MODE);
+    await handle.writeFile(script, 'utf8');
+    await handle.chmod(SHELL_MODE);
   } catch (error) {
     await rm(file, { force: true });
     throw error;
+  } finally {
+    await handle.close();
   }
 }
 

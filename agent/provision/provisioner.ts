@@ -100,7 +100,12 @@ export class Provisioner {
   async create(id: number, template: string, username: string): Promise<VeStatus> {
     const logger = this.logger.child({ ve: id, username });
     const paths = this.pathsFor(username);
-    const state = { address: '', publicKey: '', started: null as VeStatus | null };
+    const state = {
+      address: '',
+      publicKey: '',
+      started: null as VeStatus | null,
+      madeGroup: false,
+    };
 
     const steps: Step[] = [
       {
@@ -143,8 +148,11 @@ export class Provisioner {
       },
       {
         name: 'host account',
-        do: () => this.addAccount(username, paths),
-        undo: () => removeHostAccount(this.config.root, username, this.accountTools),
+        do: async () => {
+          state.madeGroup = await this.addAccount(username, paths);
+        },
+        undo: () =>
+          removeHostAccount(this.config.root, username, this.accountTools, state.madeGroup),
       },
       {
         name: 'map entry',
@@ -233,20 +241,18 @@ export class Provisioner {
     }
   }
 
-  private async addAccount(username: string, paths: UserPaths): Promise<void> {
-    const account = await addHostAccount(
-      this.config.root,
-      username,
-      paths.hostShell,
-      this.accountTools,
-    );
+  /** Makes the host account and hands it the keys; says whether it made the crewvz group. */
+  private async addAccount(username: string, paths: UserPaths): Promise<boolean> {
+    const { root } = this.config;
+    const account = await addHostAccount(root, username, paths.hostShell, this.accountTools);
 
     try {
       await giveKeyPair(paths.keys, account.uid, account.gid);
     } catch (error) {
-      await removeHostAccount(this.config.root, username, this.accountTools);
+      await removeHostAccount(root, username, this.accountTools, account.madeGroup);
       throw error;
     }
+    return account.madeGroup;
   }
 
   private async markComplete(id: number, logger: Logger): Promise<void> {

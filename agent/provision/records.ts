@@ -4,10 +4,10 @@
  * config change. The record is written before anything else is made and deleted after
  * everything is gone, so a crash in between leaves a record that `remove` can finish from.
  */
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 
-import { writeFileAtomic } from './atomic-file.ts';
+import { readOwnFile, writeFileAtomic } from './atomic-file.ts';
 
 export interface ProvisionRecord {
   id: number;
@@ -52,7 +52,7 @@ export class RecordStore {
     let text: string;
 
     try {
-      text = await readFile(this.file(id), 'utf8');
+      ({ text } = await readOwnFile(this.file(id)));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
         return null;

@@ -4,10 +4,10 @@
  * so it is always replaced atomically; comments, blank lines and lines crewvz did not write stay
  * exactly as they were. Writers of one file queue behind each other.
  */
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
-import { writeFileAtomic } from './atomic-file.ts';
+import { readOwnFile, writeFileAtomic } from './atomic-file.ts';
 import { Mutex } from './mutex.ts';
 
 /** Readable by the web server, which does not run as root. */
@@ -39,8 +39,7 @@ function entryOf(line: string): [string, string] | null {
 
 async function readMap(file: string): Promise<{ lines: string[]; mode: number }> {
   try {
-    const text = await readFile(file, 'utf8');
-    const mode = (await stat(file)).mode & 0o7777;
+    const { text, mode } = await readOwnFile(file);
     const lines = text.split('\n');
 
     // A trailing newline yields one empty last element; it comes back on write.
