@@ -44,9 +44,10 @@ export class Delivery {
   respond(conversation: Conversation, nick: string, reply: Reply): void {
     const lines = toWireLines(reply.lines);
     if (conversation.kind === 'channel' && reply.long) {
-      this.enqueue(nick, lines);
+      // The channel line first: at the default rate a long table takes half a minute to send.
       const summary = toWireLines([reply.summary ?? DEFAULT_LONG_SUMMARY]).join(' ');
       this.enqueue(conversation.room, [`${nick}: ${summary || DEFAULT_LONG_SUMMARY}`]);
+      this.enqueue(nick, lines);
       return;
     }
     this.enqueue(conversation.room, lines);
