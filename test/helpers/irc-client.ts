@@ -59,18 +59,24 @@ export class IrcTestClient {
       socket.once('error', reject);
     });
     const client = new IrcTestClient(socket, options.nick);
-    if (options.caps?.length) {
-      client.send(`CAP REQ :${options.caps.join(' ')}`);
-    }
-    client.send(`NICK ${options.nick}`);
-    client.send(`USER ${options.nick.toLowerCase()} 0 * :test client`);
-    if (options.caps?.length) {
-      await client.waitFor((l) => l.command === 'CAP');
-      client.send('CAP END');
-    }
-    await client.waitFor((l) => l.command === '001');
-    if (options.login) {
-      await client.identify(options.login.account, options.login.password);
+    try {
+      if (options.caps?.length) {
+        client.send(`CAP REQ :${options.caps.join(' ')}`);
+      }
+      client.send(`NICK ${options.nick}`);
+      client.send(`USER ${options.nick.toLowerCase()} 0 * :test client`);
+      if (options.caps?.length) {
+        await client.waitFor((l) => l.command === 'CAP');
+        client.send('CAP END');
+      }
+      await client.waitFor((l) => l.command === '001');
+      if (options.login) {
+        await client.identify(options.login.account, options.login.password);
+      }
+    } catch (error) {
+      // Nobody else holds this client: an open socket would keep the test process alive.
+      socket.destroy();
+      throw error;
     }
     return client;
   }
