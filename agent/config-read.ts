@@ -92,6 +92,19 @@ export class Reader {
     return text as T;
   }
 
+  /** A whole number from 1 to `max`; `fallback` when the key is absent. */
+  count(value: unknown, key: string, fallback: number, max = 1_000_000): number {
+    const resolved = this.resolve(value, key);
+    if (resolved === undefined || resolved === null) {
+      return fallback;
+    }
+    const number = typeof resolved === 'string' ? Number(resolved) : resolved;
+    if (typeof number !== 'number' || !Number.isInteger(number) || number < 1 || number > max) {
+      throw this.fail(`${key}: must be a whole number from 1 to ${max}`);
+    }
+    return number;
+  }
+
   path(value: unknown, key: string): string | null {
     const text = this.string(value, key);
     return text === null ? null : path.resolve(this.base, text);

@@ -9,9 +9,11 @@ import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
+import { DEFAULT_HANDSHAKES_PER_ADDRESS } from './handshake-guard.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
 import { NodeNameRule, Reader, checkListen, type Listen } from './config-read.ts';
+import { DEFAULT_MAX_CONNECTIONS } from './server.ts';
 
 export class AgentConfigError extends Error {
   constructor(message: string) {
@@ -56,7 +58,12 @@ export interface AgentConfig {
   /** Provisioning sub-paths under root; checked by agent/provision/config.ts. */
   provision: Record<string, unknown>;
   logLevel: LogLevel;
+  /** Connections the port holds at once, authenticated or not (the bot needs one). */
+  maxConnections: number;
+  /** Connections one address may have in the TLS handshake at once. */
+  maxHandshakesPerAddress: number;
 }
+
 
 export interface LoadedConfig {
   config: AgentConfig;
@@ -80,6 +87,8 @@ const TOP_KEYS = [
   'templateSourceCa',
   'provision',
   'logLevel',
+  'maxConnections',
+  'maxHandshakesPerAddress',
 ];
 
 /**
@@ -148,6 +157,12 @@ export function buildConfig(
     templateSourceCa: read.path(top.templateSourceCa, 'templateSourceCa'),
     provision: top.provision === undefined ? {} : read.object(top.provision, 'provision'),
     logLevel: read.choice(top.logLevel, 'logLevel', LOG_LEVELS, 'info'),
+    maxConnections: read.count(top.maxConnections, 'maxConnections', DEFAULT_MAX_CONNECTIONS),
+    maxHandshakesPerAddress: read.count(
+      top.maxHandshakesPerAddress,
+      'maxHandshakesPerAddress',
+      DEFAULT_HANDSHAKES_PER_ADDRESS,
+    ),
   };
   return { config, warnings: read.warnings };
 }

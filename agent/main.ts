@@ -14,7 +14,7 @@ import type { Driver } from './driver.ts';
 import { Dispatcher, type CommandHandler } from './handlers.ts';
 import { createAgentLogger } from './log.ts';
 import { provisioningHandlers } from './provision/commands.ts';
-import { AgentServer } from './server.ts';
+import { AgentServer, type AgentServerOptions } from './server.ts';
 
 const USAGE = 'usage: crewvz agent --config FILE';
 
@@ -31,6 +31,8 @@ export interface StartOptions {
   /** Extra or replacement commands, e.g. provisioning's `update` and `create`. */
   handlers?: Record<string, CommandHandler>;
   operationTimeoutMs?: number;
+  /** Server timings tests shorten (the handshake timeout, the refusal log interval). */
+  server?: Pick<AgentServerOptions, 'handshakeTimeoutMs' | 'refusalLogIntervalMs'>;
 }
 
 async function makeDriver(config: AgentConfig, logger: Logger): Promise<Driver> {
@@ -83,6 +85,9 @@ export async function startAgent(
     logger: logger.child({ component: 'server' }),
     host: config.listen.host,
     port: config.listen.port,
+    maxConnections: config.maxConnections,
+    handshakesPerAddress: config.maxHandshakesPerAddress,
+    ...options.server,
   });
 
   let address: AddressInfo;

@@ -8,6 +8,7 @@ import { constants } from 'node:os';
 import path from 'node:path';
 import { DriverError } from './driver.ts';
 import { AgentCode } from './protocol.ts';
+import { Semaphore } from './semaphore.ts';
 
 /** vzctl stop waits up to 120 s for a VE to shut down; give it room to report. */
 export const STOP_TIMEOUT_MS = 150_000;
@@ -19,6 +20,18 @@ export const QUERY_TIMEOUT_MS = 30_000;
 export const KILL_GRACE_MS = 5_000;
 /** Per stream; vzlist -a -j on a full node stays far below this. */
 export const OUTPUT_LIMIT_BYTES = 1024 * 1024;
+
+/**
+ * Programs running at once, across every connection and request; the rest wait their turn.
+ * Without a bound a flood of requests would fork vzctl until the node runs out of processes.
+ */
+export const MAX_CONCURRENT_RUNS = 16;
+const runSlots = new Semaphore(MAX_CONCURRENT_RUNS);
+
+/** How many programs run now and how many wait for a slot (for tests and diagnostics). */
+export function runLoad(): { running: number; waiting: number } {
+  return { running: runSlots.inUse, waiting: runSlots.queued };
+}
 
 /** The PATH programs get unless the caller names another. */
 export const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -41,9 +54,18 @@ export interface RunResult {
 /**
  * Resolves when the program has exited, whatever its status. Rejects with
  * DriverError(TIMEOUT) once a program that overran its time is dead, and with
- * DriverError(INTERNAL) when it cannot be started at all.
+ * DriverError(INTERNAL) when it cannot be started at all. Waits for one of the
+ * MAX_CONCURRENT_RUNS slots first; the timeout counts from the start of the program.
  */
 export function run(
+  program: string,
+  args: readonly string[],
+  options: RunOptions,
+): Promise<RunResult> {
+  return runSlots.run(() => runNow(program, args, options));
+}
+
+function runNow(
   program: string,
   args: readonly string[],
   options: RunOptions,

@@ -3,21 +3,35 @@
  * for the bot (extended key usage clientAuth) gets in: an agent's serverAuth certificate, stolen
  * from another node, does not. Each connection carries many requests; answers go out as they
  * finish, tagged with the request's id.
+ *
+ * Before the handshake nobody is trusted: the handshake has a short timeout, the port a cap on
+ * connections, each address a cap on connections still in the handshake, and refusals are
+ * logged as summaries (handshake-guard.ts). After it, a connection's requests wait in a bounded
+ * queue and at most MAX_IN_FLIGHT of them run at once; a full queue or unread answers stop the
+ * agent reading from that peer until it catches up.
  */
-import type { AddressInfo } from 'node:net';
+import { constants as cryptoConstants } from 'node:crypto';
+import type { AddressInfo, Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 
 import type { Dispatcher } from './handlers.ts';
+import { HandshakeGuard } from './handshake-guard.ts';
 import { encodeLine, LineSplitter, type AgentResponse } from './protocol.ts';
 
 export const CLIENT_AUTH_OID = '1.3.6.1.5.5.7.3.2';
 
-/** Requests one connection may have running before the agent stops reading from it. */
-const MAX_IN_FLIGHT = 64;
-/** Unsent answers (bytes) after which the agent stops reading until the peer catches up. */
+/** Requests one connection may have running at once; the rest wait in its queue. */
+export const MAX_IN_FLIGHT = 64;
+/** Queued requests (lines, bytes) after which the agent stops reading from the connection. */
+export const MAX_QUEUED_LINES = 256;
+export const MAX_QUEUED_BYTES = 1024 * 1024;
+/** Unsent answers (bytes) after which the agent starts no more requests and stops reading. */
 const MAX_UNSENT_BYTES = 1024 * 1024;
 const STOP_GRACE_MS = 10_000;
+/** The bot finishes a handshake in milliseconds; Node's default (120 s) only helps an idler. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_CONNECTIONS = 256;
 
 export interface AgentServerOptions {
   tls: { ca: string; cert: string; key: string };
@@ -27,11 +41,21 @@ export interface AgentServerOptions {
   port: number;
   /** How long stop() waits for running requests to be answered before it cuts connections. */
   stopGraceMs?: number;
+  /** Connections the port holds at once, authenticated or not. */
+  maxConnections?: number;
+  /** Connections one address may have in the TLS handshake at once. */
+  handshakesPerAddress?: number;
+  handshakeTimeoutMs?: number;
+  /** How often refused connections are summarised in the log. */
+  refusalLogIntervalMs?: number;
 }
 
 interface Connection {
   socket: tls.TLSSocket;
+  logger: Logger;
   inFlight: number;
+  queue: string[];
+  queuedBytes: number;
   drained: Array<() => void>;
 }
 
@@ -53,11 +77,19 @@ export function refuseClientCertificate(socket: tls.TLSSocket): string | null {
 
 export class AgentServer {
   private readonly server: tls.Server;
+  private readonly guard: HandshakeGuard;
   private readonly connections = new Set<Connection>();
   private serial = 0;
   private stopping = false;
 
   constructor(private readonly options: AgentServerOptions) {
+    const { logger } = options;
+    const { handshakesPerAddress, refusalLogIntervalMs } = options;
+    this.guard = new HandshakeGuard({
+      logger,
+      ...(handshakesPerAddress ? { handshakesPerAddress } : {}),
+      ...(refusalLogIntervalMs ? { logIntervalMs: refusalLogIntervalMs } : {}),
+    });
     this.server = tls.createServer({
       ca: options.tls.ca,
       cert: options.tls.cert,
@@ -65,13 +97,23 @@ export class AgentServer {
       minVersion: 'TLSv1.2',
       requestCert: true,
       rejectUnauthorized: true,
+      handshakeTimeout: options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
+      // TLS 1.2 renegotiation costs the server a handshake per request of the client.
+      secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION,
+    });
+    this.server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+
+    this.server.on('connection', (socket: Socket) => this.guard.admit(socket));
+    this.server.on('drop', (data?: { remoteAddress?: string }) => {
+      const address = data?.remoteAddress ?? 'unknown';
+      this.guard.refused(address, `more than ${this.server.maxConnections} connections`);
     });
     this.server.on('secureConnection', (socket) => this.accept(socket));
     this.server.on('tlsClientError', (error, socket) => {
-      options.logger.warn(
-        { peer: `${socket.remoteAddress}:${socket.remotePort}`, reason: error.message },
-        'TLS handshake refused',
-      );
+      const address = socket.remoteAddress ?? 'unknown';
+      const peer = `${address}:${socket.remotePort}`;
+      this.guard.refused(address, `TLS handshake failed: ${error.message}`, peer);
+      socket.destroy();
     });
   }
 
@@ -89,55 +131,96 @@ export class AgentServer {
   }
 
   private accept(socket: tls.TLSSocket): void {
-    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.guard.handshakeDone(socket.remoteAddress, socket.remotePort);
+    const address = socket.remoteAddress ?? 'unknown';
+    const peer = `${address}:${socket.remotePort}`;
     const logger = this.options.logger.child({ peer, conn: ++this.serial });
+    // Renegotiation attempts and other TLS errors end the connection (Node does not always).
+    socket.on('error', (error) => {
+      logger.debug({ reason: error.message }, 'connection error');
+      socket.destroy();
+    });
+
     const refusal = refuseClientCertificate(socket);
     if (refusal !== null || this.stopping) {
-      logger.warn({ reason: refusal ?? 'agent is stopping' }, 'client refused');
+      this.guard.refused(address, refusal ?? 'agent is stopping', peer);
       socket.destroy();
       return;
     }
 
-    const connection: Connection = { socket, inFlight: 0, drained: [] };
+    const connection: Connection = {
+      socket,
+      logger,
+      inFlight: 0,
+      queue: [],
+      queuedBytes: 0,
+      drained: [],
+    };
     this.connections.add(connection);
     logger.info({ subject: socket.getPeerX509Certificate()?.subject }, 'client connected');
 
-    const respond = (response: AgentResponse): void => {
-      if (!socket.destroyed && socket.writable) {
-        socket.write(encodeLine(response));
-      }
-      this.throttle(connection);
-    };
     const splitter = new LineSplitter({
       line: (text) => {
-        connection.inFlight += 1;
-        this.throttle(connection);
-        void this.options.dispatcher.handleLine(text, logger).then((response) => {
-          connection.inFlight -= 1;
-          respond(response);
-          if (connection.inFlight === 0) {
-            connection.drained.splice(0).forEach((wake) => wake());
-          }
-        });
+        connection.queue.push(text);
+        connection.queuedBytes += text.length;
+        this.pump(connection);
       },
-      oversize: () => respond(this.options.dispatcher.oversize(logger)),
+      oversize: () => this.send(connection, this.options.dispatcher.oversize(logger)),
     });
 
     socket.on('data', (chunk: Buffer) => splitter.push(chunk));
-    socket.on('drain', () => this.throttle(connection));
-    socket.on('error', (error) => logger.debug({ reason: error.message }, 'connection error'));
+    socket.on('drain', () => this.pump(connection));
     socket.on('close', () => {
       this.connections.delete(connection);
+      connection.queue = [];
+      connection.queuedBytes = 0;
       connection.drained.splice(0).forEach((wake) => wake());
       logger.info('client disconnected');
     });
   }
 
-  /** Reads from a peer only while it has few requests running and reads its answers. */
+  private send(connection: Connection, response: AgentResponse): void {
+    const { socket } = connection;
+    if (!socket.destroyed && socket.writable) {
+      socket.write(encodeLine(response));
+    }
+    this.throttle(connection);
+  }
+
+  /** Starts queued requests while the connection has room, then adjusts reading. */
+  private pump(connection: Connection): void {
+    const { socket } = connection;
+    while (
+      connection.queue.length > 0 &&
+      connection.inFlight < MAX_IN_FLIGHT &&
+      socket.writableLength <= MAX_UNSENT_BYTES &&
+      !this.stopping &&
+      !socket.destroyed
+    ) {
+      const text = connection.queue.shift() as string;
+      connection.queuedBytes -= text.length;
+      connection.inFlight += 1;
+
+      void this.options.dispatcher.handleLine(text, connection.logger).then((response) => {
+        connection.inFlight -= 1;
+        this.send(connection, response);
+        if (connection.inFlight === 0) {
+          connection.drained.splice(0).forEach((wake) => wake());
+        }
+        this.pump(connection);
+      });
+    }
+    this.throttle(connection);
+  }
+
+  /** Reads from a peer only while its queue has room and it reads its answers. */
   private throttle(connection: Connection): void {
     const { socket } = connection;
-    const busy = connection.inFlight >= MAX_IN_FLIGHT || socket.writableLength > MAX_UNSENT_BYTES;
-    if (busy || this.stopping) {
+    const full =
+      connection.queue.length >= MAX_QUEUED_LINES ||
+      connection.queuedBytes >= MAX_QUEUED_BYTES ||
+      socket.writableLength > MAX_UNSENT_BYTES;
+    if (full || this.stopping) {
       socket.pause();
     } else if (socket.isPaused()) {
       socket.resume();
@@ -164,6 +247,7 @@ export class AgentServer {
       }),
     );
     await closed;
+    this.guard.close();
     this.options.logger.info('agent stopped listening');
   }
 }

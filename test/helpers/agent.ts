@@ -14,8 +14,8 @@ import tls from 'node:tls';
 import { buildConfig } from '../../agent/config.ts';
 import type { Driver } from '../../agent/driver.ts';
 import type { CommandHandler } from '../../agent/handlers.ts';
-import { silentAgentLogger } from '../../agent/log.ts';
-import { startAgent, type RunningAgent } from '../../agent/main.ts';
+import { silentAgentLogger, type Logger } from '../../agent/log.ts';
+import { startAgent, type RunningAgent, type StartOptions } from '../../agent/main.ts';
 import { LineSplitter, type AgentResponse } from '../../agent/protocol.ts';
 import { createSimDriver } from '../../agent/sim.ts';
 import { makeTestPki } from './pki.ts';
@@ -36,6 +36,9 @@ export interface TestAgentOptions {
   port?: number;
   stateDir?: string;
   extraConfig?: Record<string, unknown>;
+  /** Where the agent logs; silent unless a test looks at the log. */
+  logger?: Logger;
+  server?: StartOptions['server'];
 }
 
 export async function startTestAgent(options: TestAgentOptions = {}): Promise<TestAgent> {
@@ -53,7 +56,7 @@ export async function startTestAgent(options: TestAgentOptions = {}): Promise<Te
     },
     stateDir,
   );
-  const logger = silentAgentLogger();
+  const logger = options.logger ?? silentAgentLogger();
   const sim = await createSimDriver({
     stateDir,
     templatesDir: config.templates,
@@ -66,6 +69,7 @@ export async function startTestAgent(options: TestAgentOptions = {}): Promise<Te
     driver,
     ...(options.handlers ? { handlers: options.handlers } : {}),
     ...(options.operationTimeoutMs ? { operationTimeoutMs: options.operationTimeoutMs } : {}),
+    ...(options.server ? { server: options.server } : {}),
   });
   return {
     port: running.address.port,
@@ -97,6 +101,7 @@ export interface RawOptions {
   key?: string;
   ca?: string;
   servername?: string;
+  maxVersion?: tls.SecureVersion;
 }
 
 export async function rawConnect(port: number, options: RawOptions = {}): Promise<RawConnection> {
@@ -108,6 +113,7 @@ export async function rawConnect(port: number, options: RawOptions = {}): Promis
     cert: options.cert ?? pki.bot.cert,
     key: options.key ?? pki.bot.key,
     servername: options.servername ?? 'node1',
+    ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
   });
   const queue: AgentResponse[] = [];
   const waiters: Array<(answer: AgentResponse) => void> = [];

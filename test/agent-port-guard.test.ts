@@ -1,0 +1,146 @@
+/**
+ * What a stranger without a certificate can do to the agent's port: hold connections (capped
+ * per address and in total, cut after the handshake timeout), fill the log (one warning, then
+ * a summary per interval) and renegotiate TLS 1.2 (refused, connection closed).
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { Writable } from 'node:stream';
+import { after, describe, it } from 'node:test';
+import pino from 'pino';
+
+import { buildConfig } from '../agent/config.ts';
+import { rawConnect, startTestAgent, type TestAgent } from './helpers/agent.ts';
+
+const agents: TestAgent[] = [];
+
+after(async () => {
+  await Promise.all(agents.map((agent) => agent.stop()));
+});
+
+interface LogRecord {
+  level: number;
+  msg: string;
+  refused?: number;
+  reasons?: Record<string, number>;
+}
+
+async function guardedAgent(extraConfig: Record<string, unknown>) {
+  const records: LogRecord[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      records.push(JSON.parse(chunk.toString()) as LogRecord);
+      done();
+    },
+  });
+  const agent = await startTestAgent({
+    extraConfig,
+    logger: pino({ level: 'info' }, sink),
+    server: { handshakeTimeoutMs: 400, refusalLogIntervalMs: 300 },
+  });
+  agents.push(agent);
+  return { agent, records };
+}
+
+/** An idle TCP connection that never starts TLS, and when it was closed (ms after opening). */
+function idle(port: number): { socket: net.Socket; closedAfter: Promise<number> } {
+  const opened = Date.now();
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  const closedAfter = new Promise<number>((resolve) =>
+    socket.on('close', () => resolve(Date.now() - opened)),
+  );
+  return { socket, closedAfter };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('connections before the handshake', () => {
+  it('caps idle connections per address; the rest are closed at once', async () => {
+    const { agent } = await guardedAgent({ maxHandshakesPerAddress: 4 });
+    const sockets = Array.from({ length: 10 }, () => idle(agent.port));
+    await sleep(150);
+
+    const closedEarly = sockets.filter((entry) => entry.socket.destroyed || entry.socket.closed);
+    assert.equal(closedEarly.length, 6);
+    sockets.forEach((entry) => entry.socket.destroy());
+    await sleep(50);
+
+    const raw = await rawConnect(agent.port);
+    assert.equal((await raw.request('ping')).code, 0);
+    raw.close();
+  });
+
+  it('cuts a connection that does not finish its handshake in time', async () => {
+    const { agent } = await guardedAgent({});
+    const { closedAfter } = idle(agent.port);
+    const after = await closedAfter;
+    assert.ok(after >= 300 && after < 2000, `closed after ${after} ms`);
+  });
+
+  it('holds no more than maxConnections at once, authenticated or not', async () => {
+    const { agent } = await guardedAgent({ maxConnections: 3, maxHandshakesPerAddress: 100 });
+    const held = [idle(agent.port), idle(agent.port), idle(agent.port)];
+    await sleep(100);
+    const extra = idle(agent.port);
+    assert.ok((await extra.closedAfter) < 300);
+    held.forEach((entry) => entry.socket.destroy());
+  });
+
+  it('reads both limits from the config, with defaults', () => {
+    const base = { name: 'node1', pki: '/p', driver: 'vzctl' };
+    const { config } = buildConfig(base, '/etc/crewvz');
+    assert.equal(config.maxConnections, 256);
+    assert.equal(config.maxHandshakesPerAddress, 16);
+    assert.throws(() => buildConfig({ ...base, maxConnections: 0 }, '/'), /maxConnections: must/);
+  });
+});
+
+describe('refused handshakes in the log', () => {
+  it('logs the first one, then one summary with the count per interval', async () => {
+    const { agent, records } = await guardedAgent({ maxHandshakesPerAddress: 100 });
+    const garbage = Array.from({ length: 40 }, () => {
+      const socket = net.connect(agent.port, '127.0.0.1', () => socket.write('GET / HTTP/1.0\n\n'));
+      socket.on('error', () => undefined);
+      return new Promise((resolve) => socket.on('close', resolve));
+    });
+    await Promise.all(garbage);
+    await sleep(700);
+
+    const warnings = records.filter((record) => record.level === 40);
+    assert.ok(warnings.length <= 3, `${warnings.length} warnings for 40 refusals`);
+    assert.equal(warnings[0]?.msg, 'connection refused');
+    const counted = warnings
+      .filter((record) => record.msg === 'connections refused (summary)')
+      .reduce((total, record) => total + (record.refused ?? 0), 0);
+    assert.equal(counted, 39);
+    const reasons = Object.keys(warnings[1]?.reasons ?? {});
+    assert.ok(reasons.every((reason) => reason.startsWith('TLS handshake failed')), reasons.join());
+  });
+});
+
+describe('TLS renegotiation', () => {
+  it('is refused and ends the connection; the agent goes on serving', async () => {
+    const { agent } = await guardedAgent({});
+    const raw = await rawConnect(agent.port, { maxVersion: 'TLSv1.2' });
+    assert.equal((await raw.request('ping')).code, 0);
+
+    // The agent answers the renegotiation with an alert and drops the connection, so the
+    // callback may never run: a close counts as refused too.
+    const outcome = await new Promise<string>((resolve) => {
+      raw.socket.once('close', () => resolve('refused'));
+      const started = raw.socket.renegotiate({ rejectUnauthorized: true }, (error) =>
+        resolve(error ? 'refused' : 'renegotiated'),
+      );
+      if (!started) {
+        resolve('refused');
+      }
+    });
+    assert.equal(outcome, 'refused');
+    await raw.closed;
+
+    const fresh = await rawConnect(agent.port);
+    assert.equal((await fresh.request('ping')).code, 0);
+    fresh.close();
+  });
+});
