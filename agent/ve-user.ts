@@ -6,7 +6,7 @@
  * also when a step failed, so the VE can be started or destroyed afterwards.
  */
 import { constants } from 'node:fs';
-import { access, chmod, chown, lstat, mkdir, open, readFile, realpath } from 'node:fs/promises';
+import { access, mkdir, open, readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 
@@ -108,11 +108,21 @@ async function installKey(root: string, id: number, entry: PasswdEntry, publicKe
       throw error;
     }
   });
-  if (!(await lstat(sshDir)).isDirectory()) {
-    throw failed([`${entry.home}/.ssh in VE ${id} is not a directory; check its template`]);
+  // Owner and mode are set through a handle opened without following a link, so a symlink
+  // left at .ssh in the template cannot hand a host directory to the VE's user.
+  const dirFlags = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+  const dir = await open(sshDir, dirFlags).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ELOOP' || error.code === 'ENOTDIR') {
+      throw failed([`${entry.home}/.ssh in VE ${id} is not a directory; check its template`]);
+    }
+    throw error;
+  });
+  try {
+    await dir.chmod(0o700);
+    await dir.chown(entry.uid, entry.gid);
+  } finally {
+    await dir.close();
   }
-  await chmod(sshDir, 0o700);
-  await chown(sshDir, entry.uid, entry.gid);
 
   // O_NOFOLLOW: a symlink left in the template's skeleton must not redirect the write.
   const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
