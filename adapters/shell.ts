@@ -1,8 +1,9 @@
 /**
  * The terminal adapter: every line is a message from the person at the keyboard, who is
- * `shell:<login>` (a login the operating system vouches for). `/as IDENTITY` switches who that
- * is, to try another role's side; `/as -` makes you unidentified; `/quit` ends. Lines are handled
- * one at a time, in order, so piped input gives the same answers as typed input.
+ * `shell:<login>` (a login the operating system vouches for). In the demo, `/as IDENTITY`
+ * switches who that is, to try another role's side, and `/as -` makes you unidentified; in the
+ * real bot the terminal user stays who the system says, so `/as` is refused. `/quit` ends. Lines
+ * are handled one at a time, in order, so piped input gives the same answers as typed input.
  */
 import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline';
 
@@ -17,13 +18,22 @@ import type {
 export interface ShellAdapterOptions {
   input: NodeJS.ReadableStream;
   output: NodeJS.WritableStream;
-  /** The operating-system login of the person at the terminal. */
+  /** The operating-system login of the person at the terminal: they are `shell:<login>`. */
   login: string;
   /** Show a prompt; only worth it when a person types. */
   prompt?: boolean;
+  /**
+   * Let `/as IDENTITY` switch who is typing. Only the demo turns it on: in a real bot anyone at
+   * the terminal could make themselves an admin with it.
+   */
+  allowAs?: boolean;
 }
 
 const ROOM = 'terminal';
+
+/** `adapter:id`: a lowercase adapter name, then an id with no spaces or control characters. */
+const IDENTITY = /^[a-z][a-z0-9]*:[^\s\p{Cc}]+$/u;
+const ID = /^[^\s\p{Cc}:]+$/u;
 
 export class ShellAdapter implements ChatAdapter {
   readonly name = 'shell';
@@ -32,6 +42,12 @@ export class ShellAdapter implements ChatAdapter {
   private readline: Interface | null = null;
   /** True while the prompt waits for typing, when unprompted output must redraw it. */
   private atPrompt = false;
+  /** True once the terminal side is closed: nothing may prompt (and so resume input) again. */
+  private closed = false;
+  /** True once Ctrl-C or stop() asked to end: lines still buffered are dropped. */
+  private stopRequested = false;
+  /** True while a command line is being handled. */
+  private busy = false;
   private finished!: () => void;
   /** Settles when input ends (or /quit) and the last line's handler has returned. */
   readonly done: Promise<void>;
@@ -47,15 +63,29 @@ export class ShellAdapter implements ChatAdapter {
   async start(handler: MessageHandler): Promise<void> {
     const { input, output } = this.options;
     const prompt = this.options.prompt ?? false;
-    this.readline = createInterface({ input, output, terminal: prompt });
+    const readline = createInterface({ input, output, terminal: prompt });
+    this.readline = readline;
+    readline.once('close', () => {
+      this.closed = true;
+      this.atPrompt = false;
+    });
     // Ctrl-C at the prompt ends the session like /quit (readline would only pause otherwise).
-    this.readline.on('SIGINT', () => this.readline?.close());
-    void this.loop(this.readline, handler, prompt);
+    // Closing also leaves raw mode, so a second Ctrl-C reaches the process as a real SIGINT.
+    readline.on('SIGINT', () => {
+      if (this.busy) {
+        output.write('\nstopping after the command in progress (Ctrl-C again to quit now)\n');
+      }
+      this.stopRequested = true;
+      readline.close();
+    });
+    void this.loop(readline, handler, prompt);
   }
 
   private async loop(readline: Interface, handler: MessageHandler, prompt: boolean) {
     const showPrompt = (): void => {
-      if (prompt) {
+      // A prompt on a closed interface would resume the input stream and keep the process
+      // alive with nobody reading it.
+      if (prompt && !this.closed) {
         readline.setPrompt(`${this.identity ?? 'unidentified'}> `);
         readline.prompt();
         this.atPrompt = true;
@@ -73,7 +103,16 @@ export class ShellAdapter implements ChatAdapter {
         if (line.startsWith('/')) {
           this.shellCommand(line);
         } else if (line !== '') {
-          await handler(this.message(line), (reply) => this.print(reply));
+          this.busy = true;
+          try {
+            await handler(this.message(line), (reply) => this.print(reply));
+          } finally {
+            this.busy = false;
+          }
+        }
+        // Input that ended is still read to its last line; a stop ends the loop here.
+        if (this.stopRequested) {
+          break;
         }
         showPrompt();
       }
@@ -93,19 +132,38 @@ export class ShellAdapter implements ChatAdapter {
   }
 
   private shellCommand(line: string): void {
-    const [command, who] = line.split(/\s+/, 2);
-    if (command !== '/as' || who === undefined) {
-      this.write(['terminal commands: /as IDENTITY (or /as - for nobody), /quit']);
+    const space = line.search(/\s/);
+    const command = space === -1 ? line : line.slice(0, space);
+    const who = space === -1 ? '' : line.slice(space).trim();
+
+    if (command !== '/as') {
+      const as = this.options.allowAs ? '/as IDENTITY (or /as - for nobody), ' : '';
+      this.write([`terminal commands: ${as}/quit`]);
+      return;
+    }
+    if (!this.options.allowAs) {
+      this.write([
+        `/as is only available in the demo (npm start); here you are ${this.identity ?? '-'}`,
+      ]);
       return;
     }
     if (who === '-') {
       this.identity = null;
       this.display = 'someone';
-    } else {
-      this.identity = who.includes(':') ? who : `shell:${who}`;
-      this.display = this.identity.slice(this.identity.indexOf(':') + 1);
+      this.write(['you are now unidentified']);
+      return;
     }
-    this.write([`you are now ${this.identity ?? 'unidentified'}`]);
+    const identity = IDENTITY.test(who) ? who : ID.test(who) ? `shell:${who}` : null;
+    if (identity === null) {
+      this.write([
+        'usage: /as IDENTITY, written adapter:id (shell:bob, irc:alice) or just a login (bob), ' +
+          'with no spaces or control characters; /as - for nobody',
+      ]);
+      return;
+    }
+    this.identity = identity;
+    this.display = displayOf(identity);
+    this.write([`you are now ${identity}`]);
   }
 
   private write(lines: string[]): void {
@@ -123,12 +181,12 @@ export class ShellAdapter implements ChatAdapter {
     this.readline.prompt(true);
   }
 
+  /**
+   * Reply actions (buttons) are left out: a terminal cannot click them, and the text of every
+   * reply that has them already names the commands.
+   */
   private async print(reply: Reply, prefix = ''): Promise<void> {
-    const lines = reply.lines.map((line) => `${prefix}${line}`);
-    if (reply.actions?.length) {
-      lines.push(`${prefix}  ${reply.actions.map((a) => `[${a.label}: ${a.command}]`).join(' ')}`);
-    }
-    this.write(lines);
+    this.write(reply.lines.map((line) => `${prefix}${line}`));
   }
 
   async send(destination: Destination, reply: Reply): Promise<void> {
@@ -142,7 +200,12 @@ export class ShellAdapter implements ChatAdapter {
   }
 
   async stop(): Promise<void> {
+    this.stopRequested = true;
     this.readline?.close();
     await this.done;
   }
+}
+
+function displayOf(identity: string): string {
+  return identity.slice(identity.indexOf(':') + 1);
 }

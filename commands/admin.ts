@@ -2,6 +2,8 @@
 import type { PingResult } from '../agent/protocol.ts';
 import { UserFacingError } from '../src/errors.ts';
 import { table } from '../src/format.ts';
+import { echo } from '../src/tokenize.ts';
+import { whyUnreachable } from '../src/nodes.ts';
 import { isIdentity } from '../src/roles.ts';
 import { describeUpdates, updateTemplates } from '../src/template-update.ts';
 import { listTemplates } from '../src/templates.ts';
@@ -61,8 +63,8 @@ export const nodes = define({
         try {
           const [ping] = (await services.nodes.call(name, 'ping', [])) as [PingResult];
           return [name, `up (${ping.driver} driver)`, count];
-        } catch {
-          return [name, 'unreachable', count];
+        } catch (error) {
+          return [name, `unreachable: ${whyUnreachable(error)}`, count];
         }
       }),
     );
@@ -85,7 +87,10 @@ export const grant = define({
     const identity = args.text('IDENTITY');
     const role = args.text('ROLE').toLowerCase();
     if (!isIdentity(identity)) {
-      throw new UserFacingError(`'${identity}' is not an identity; write it as irc:account`);
+      throw new UserFacingError(
+        `'${echo(identity)}' is not an identity; write it as adapter:id, the way the person's ` +
+          `network vouches for them (shell:login, irc:account, slack:userid); !whoami shows yours`,
+      );
     }
     if (role !== 'crew') {
       throw new UserFacingError('only crew can be granted in chat; admins are set in the config');
@@ -149,10 +154,10 @@ export const audit = define({
   usage: 'audit [n]',
   summary: `the last n audit entries (default ${AUDIT_DEFAULT}, at most ${AUDIT_MAX})`,
   role: 'crew',
-  args: [{ name: 'n', type: 'int', optional: true }],
+  args: [{ name: 'n', type: 'int', optional: true, min: 1, max: AUDIT_MAX }],
   mutating: false,
   async handler({ services, respond, args }) {
-    const count = Math.min(args.optionalInt('n') ?? AUDIT_DEFAULT, AUDIT_MAX);
+    const count = args.optionalInt('n') ?? AUDIT_DEFAULT;
     const entries = services.store.audit.recent(count);
     const lines = entries.map((entry) => {
       const target = entry.target ? ` ${entry.target}` : '';

@@ -4,6 +4,7 @@ import { atLeast } from '../src/roles.ts';
 import { muteVe, recentAlertLines } from '../src/watcher/queries.ts';
 import { SqliteBaselineStore } from '../src/watcher/sqlite-store.ts';
 import { actorOf } from './actor.ts';
+import { VE_ID_ARG } from './args.ts';
 import { define, type CommandContext } from './types.ts';
 
 /** The watcher's tables live in the bot's database, so the commands work with polling off. */
@@ -31,7 +32,7 @@ export const alertsMute = define({
   summary: 'silence beancounter alerts of a VE for a while (30m, 2h, 1d); owners may mute theirs',
   role: 'student',
   args: [
-    { name: 'ID', type: 'int' },
+    VE_ID_ARG,
     { name: 'DURATION', type: 'word' },
   ],
   mutating: true,

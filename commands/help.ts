@@ -1,4 +1,6 @@
 /** !help and !whoami: the two commands anyone may use, identified or not. */
+import type { Reply } from '../adapters/types.ts';
+import { echo } from '../src/tokenize.ts';
 import { UserFacingError } from '../src/errors.ts';
 import { atLeast } from '../src/roles.ts';
 import { define, type CommandSpec } from './types.ts';
@@ -8,6 +10,30 @@ function allowed(spec: CommandSpec, role: Parameters<typeof atLeast>[0] | null):
     return true;
   }
   return role !== null && atLeast(role, spec.role);
+}
+
+/** `!help ve`: the group's subcommands, one line each, or a refusal naming no such command. */
+function groupHelp(
+  registry: readonly CommandSpec[],
+  group: string,
+  role: Parameters<typeof atLeast>[0] | null,
+): Reply {
+  const members = registry.filter((spec) => spec.name.startsWith(`${group} `));
+  if (members.length === 0) {
+    throw new UserFacingError(`no command '${echo(group)}'; !help lists them all`);
+  }
+  const usable = members.filter((spec) => allowed(spec, role));
+  const lines = [`!${group} has these subcommands:`, ...usageLines(usable)];
+  const hidden = members.length - usable.length;
+  if (hidden > 0) {
+    lines.push(`(and ${hidden} more for the crew)`);
+  }
+  return { lines, long: true };
+}
+
+function usageLines(specs: readonly CommandSpec[]): string[] {
+  const width = Math.max(...specs.map((spec) => spec.usage.length + 1));
+  return specs.map((spec) => `!${spec.usage}`.padEnd(width + 2) + spec.summary);
 }
 
 export const help = define({
@@ -26,7 +52,8 @@ export const help = define({
         (entry) => entry.name === asked || (entry.aliases ?? []).includes(asked),
       );
       if (!spec) {
-        throw new UserFacingError(`no command '${asked}'; !help lists them all`);
+        await respond(groupHelp(services.registry, asked, caller.role));
+        return;
       }
       const lines = [`!${spec.usage}`, `  ${spec.summary}`];
       lines.push(`  role: ${spec.role}${spec.mutating ? ', changes things' : ''}`);
@@ -37,8 +64,7 @@ export const help = define({
       return;
     }
     const usable = services.registry.filter((spec) => allowed(spec, caller.role));
-    const width = Math.max(...usable.map((spec) => spec.usage.length + 1));
-    const lines = usable.map((spec) => `!${spec.usage}`.padEnd(width + 2) + spec.summary);
+    const lines = usageLines(usable);
     if (caller.identity === null) {
       lines.push('identify with your network (NickServ on IRC) to use the other commands');
     }
@@ -64,7 +90,11 @@ export const whoami = define({
       return;
     }
     const { role, source } = services.roles.explain(caller.identity);
-    const FROM = { default: '', config: ' (from the config)', grant: ' (granted with !grant)' };
+    const FROM = {
+      default: '',
+      config: ` (${services.roleSource})`,
+      grant: ' (granted with !grant)',
+    };
     const from = FROM[source];
     await respond({ lines: [`you are ${caller.identity}, role ${role}${from}`] });
   },

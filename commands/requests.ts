@@ -1,11 +1,17 @@
 /** The request workflow from chat: file, list, approve, deny, cancel. */
 import { addDays, formatDistanceStrict } from 'date-fns';
 
-import { usernameFor } from '../src/roles.ts';
+import { UserFacingError } from '../src/errors.ts';
+import { table } from '../src/format.ts';
+import { loginFor } from '../src/logins.ts';
 import { pickTemplate } from '../src/templates.ts';
 import type { VeRequest } from '../src/store/index.ts';
 import { actorOf } from './actor.ts';
+import { REQUEST_ARG } from './args.ts';
 import { define } from './types.ts';
+
+/** The longest reason `!deny` stores and passes on to the requester. */
+export const MAX_REASON_CHARS = 200;
 
 export const veCreate = define({
   name: 've create',
@@ -18,7 +24,7 @@ export const veCreate = define({
   async handler(context) {
     const { services, respond, origin, args } = context;
     const actor = actorOf(context);
-    const username = usernameFor(actor.identity);
+    const username = loginFor(services.store, actor.identity);
     services.workflow.checkRequestQuota(actor);
 
     const wanted = args.optionalText('template');
@@ -30,16 +36,19 @@ export const veCreate = define({
       origin,
     });
 
+    // Filed even when no node answers: the template is then the node's default, chosen later.
+    const what =
+      template ?? "the node's default template (no node answers now; chosen at approval)";
     await respond({
       lines: [
-        `request #${request.id} filed: a VE with ${template}, login ${username}. ` +
+        `request #${request.id} filed: a VE with ${what}, login ${username}. ` +
           `The crew has been asked; it expires in ${services.workflow.expireDays} days.`,
       ],
     });
     await services.notifier.toAlerts({
       lines: [
-        `new request #${request.id} from ${actor.identity}: ${template}, login ${username}. ` +
-          `!approve ${request.id} or !deny ${request.id} [reason]`,
+        `new request #${request.id} from ${actor.identity}: ${template ?? 'default template'}, ` +
+          `login ${username}. !approve ${request.id} or !deny ${request.id} [reason]`,
       ],
       actions: [
         { label: 'Approve', command: `!approve ${request.id}`, style: 'primary' },
@@ -49,17 +58,16 @@ export const veCreate = define({
   },
 });
 
-function describe(request: VeRequest, now: Date, expireDays: number): string {
+function row(request: VeRequest, now: Date, expireDays: number): string[] {
   const filed = formatDistanceStrict(new Date(request.createdAt), now, { addSuffix: true });
-  const parts = [`#${request.id}`, request.state, request.requester, request.template, filed];
-  if (request.veId !== null) {
-    parts.push(`VE ${request.veId} on ${request.node}`);
-  }
+  const ve = request.veId === null ? '' : `VE ${request.veId} on ${request.node}`;
+  let expires = '';
   if (request.state === 'pending') {
-    const expires = addDays(new Date(request.createdAt), expireDays);
-    parts.push(`expires ${formatDistanceStrict(expires, now, { addSuffix: true })}`);
+    const at = addDays(new Date(request.createdAt), expireDays);
+    expires = formatDistanceStrict(at, now, { addSuffix: true });
   }
-  return parts.join('  ');
+  const template = request.template ?? '(at approval)';
+  return [`#${request.id}`, request.state, request.requester, template, filed, ve, expires];
 }
 
 export const requests = define({
@@ -78,7 +86,9 @@ export const requests = define({
       await respond({ lines: ['no open requests'] });
       return;
     }
-    const lines = open.map((r) => describe(r, now, services.workflow.expireDays));
+    const rows = open.map((r) => row(r, now, services.workflow.expireDays));
+    const header = ['#', 'state', 'requester', 'template', 'filed', 'VE', 'expires'];
+    const lines = table(header, rows);
     await respond({ lines, long: true, summary: `${open.length} open request(s)` });
   },
 });
@@ -88,7 +98,7 @@ export const approve = define({
   usage: 'approve N',
   summary: 'approve request N and create its VE',
   role: 'crew',
-  args: [{ name: 'N', type: 'int' }],
+  args: [REQUEST_ARG],
   mutating: true,
   async handler(context) {
     const { services, respond, args } = context;
@@ -103,13 +113,18 @@ export const deny = define({
   summary: 'deny request N, saying why',
   role: 'crew',
   args: [
-    { name: 'N', type: 'int' },
+    REQUEST_ARG,
     { name: 'reason', type: 'rest', optional: true },
   ],
   mutating: true,
   async handler(context) {
     const { services, respond, args } = context;
     const reason = args.optionalText('reason') ?? null;
+    if (reason !== null && reason.length > MAX_REASON_CHARS) {
+      throw new UserFacingError(
+        `the reason is ${reason.length} characters long; keep it to ${MAX_REASON_CHARS}`,
+      );
+    }
     const request = services.workflow.deny(actorOf(context), args.int('N'), reason);
     await respond({ lines: [`request #${request.id} denied${reason ? `: ${reason}` : ''}`] });
   },
@@ -120,7 +135,7 @@ export const cancel = define({
   usage: 'cancel N',
   summary: 'withdraw your pending request N',
   role: 'student',
-  args: [{ name: 'N', type: 'int' }],
+  args: [REQUEST_ARG],
   mutating: true,
   async handler(context) {
     const { services, respond, args } = context;

@@ -15,6 +15,9 @@ export interface ArgSpec {
   name: string;
   type: ArgType;
   optional?: boolean;
+  /** For `int`: the smallest and largest value taken (default 0 and no limit). */
+  min?: number;
+  max?: number;
 }
 
 /** `anyone` includes people nobody vouches for (identity null): only !help and !whoami. */

@@ -4,6 +4,7 @@ import { ubcTable, table } from '../src/format.ts';
 import { UserFacingError } from '../src/errors.ts';
 import type { VeAction } from '../src/ve-ops.ts';
 import { actorOf } from './actor.ts';
+import { VE_ID_ARG } from './args.ts';
 import { define, type CommandSpec } from './types.ts';
 
 function stateText(live: VeStatus | null): string {
@@ -46,7 +47,7 @@ export const veStatus = define({
   usage: 've status ID',
   summary: 'state, address and start time of one VE',
   role: 'student',
-  args: [{ name: 'ID', type: 'int' }],
+  args: [VE_ID_ARG],
   mutating: false,
   async handler(context) {
     const id = context.args.int('ID');
@@ -65,12 +66,14 @@ function action(name: VeAction, summary: string): CommandSpec {
     usage: `ve ${name} ID`,
     summary,
     role: 'student',
-    args: [{ name: 'ID', type: 'int' }],
+    args: [VE_ID_ARG],
     mutating: true,
     async handler(context) {
       const id = context.args.int('ID');
-      const live = await context.services.ves.act(actorOf(context), id, name);
-      await context.respond({ lines: [`VE ${id}: ${stateText(live)}`] });
+      const { live, already } = await context.services.ves.act(actorOf(context), id, name);
+      const was = name === 'stop' ? 'was already stopped' : 'is already running';
+      const line = already ? `VE ${id} ${was}` : `VE ${id}: ${stateText(live)}`;
+      await context.respond({ lines: [line] });
     },
   });
 }
@@ -82,7 +85,7 @@ export const veRemove = define({
   summary: 'destroy a VE and everything in it (asks you to confirm)',
   role: 'student',
   args: [
-    { name: 'ID', type: 'int' },
+    VE_ID_ARG,
     { name: 'confirm', type: 'word', optional: true },
   ],
   mutating: true,
@@ -105,7 +108,7 @@ export const veUbc = define({
   usage: 've ubc ID',
   summary: 'resource counters (beancounters) of a VE; ! marks trouble',
   role: 'student',
-  args: [{ name: 'ID', type: 'int' }],
+  args: [VE_ID_ARG],
   mutating: false,
   async handler(context) {
     const id = context.args.int('ID');
@@ -123,7 +126,7 @@ export const veSet = define({
   summary: 'change a beancounter limit of a VE',
   role: 'crew',
   args: [
-    { name: 'ID', type: 'int' },
+    VE_ID_ARG,
     { name: 'RESOURCE', type: 'word' },
     { name: 'VALUE', type: 'word' },
   ],

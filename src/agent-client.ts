@@ -6,7 +6,7 @@
 import tls from 'node:tls';
 
 import { AgentCode, encodeLine, LineSplitter, type AgentResponse } from '../agent/protocol.ts';
-import { AgentCallError, NodeUnreachableError } from './agent-errors.ts';
+import { AgentCallError, NodeUnreachableError, shortReason } from './agent-errors.ts';
 import { CrewvzError } from './errors.ts';
 import type { Logger } from './log.ts';
 
@@ -72,6 +72,9 @@ export class AgentClient {
   private failures = 0;
   private lastDialAt = 0;
   private lastError = 'not connected yet';
+  private lastShort = 'not connected yet';
+  /** Why the node counts as unreachable (logged once), or null while it answers. */
+  private downBecause: string | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
@@ -121,7 +124,7 @@ export class AgentClient {
     }
     if (!this.connecting) {
       if (Date.now() - this.lastDialAt < MIN_DIAL_INTERVAL_MS && this.failures > 0) {
-        throw new NodeUnreachableError(this.name, this.lastError);
+        throw new NodeUnreachableError(this.name, this.lastError, this.lastShort);
       }
       this.connecting = this.dial().finally(() => {
         this.connecting = null;
@@ -150,28 +153,32 @@ export class AgentClient {
     });
 
     return new Promise((resolve, reject) => {
-      const fail = (reason: string): void => {
+      const fail = (reason: string, short: string): void => {
         socket.destroy();
         this.lastError = reason;
+        this.lastShort = short;
         this.failures += 1;
+        this.markDown(short, reason);
         this.scheduleRetry();
-        reject(new NodeUnreachableError(this.name, reason));
+        reject(new NodeUnreachableError(this.name, reason, short));
       };
       const timer = setTimeout(
-        () => fail('connect timed out'),
+        () => fail('connect timed out', 'timed out'),
         this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
       );
       timer.unref();
 
       socket.once('error', (error) => {
         clearTimeout(timer);
-        fail(error.message);
+        fail(error.message, shortReason(error));
       });
       socket.once('secureConnect', () => {
         clearTimeout(timer);
         const usages = socket.getPeerX509Certificate()?.keyUsage ?? [];
         if (!usages.includes(SERVER_AUTH_OID)) {
-          fail('its certificate is not a server certificate (no extended key usage serverAuth)');
+          const why =
+            'its certificate is not a server certificate (no extended key usage serverAuth)';
+          fail(why, 'not a server certificate');
           return;
         }
         socket.removeAllListeners('error');
@@ -186,26 +193,44 @@ export class AgentClient {
     this.socket = socket;
     this.lastError = 'not connected';
     socket.setKeepAlive(true, 15_000);
-    this.logger.info({ address: `${this.host}:${this.port}` }, 'connected to agent');
+    this.logger.debug({ address: `${this.host}:${this.port}` }, 'connected to agent');
 
     const splitter = new LineSplitter({
       line: (text) => this.receive(text),
       oversize: () => this.logger.warn('agent sent an oversize line; discarded'),
     });
     socket.on('data', (chunk: Buffer) => splitter.push(chunk));
+    // Under TLS 1.3 the agent checks our certificate after our side has finished the
+    // handshake: a refusal is a close before any answer, often with no error at all here.
+    let lastShort = 'TLS handshake refused';
+    let answered = false;
+    socket.on('data', () => {
+      answered = true;
+      lastShort = 'closed by the agent';
+    });
     socket.on('error', (error) => {
       this.lastError = error.message;
+      lastShort = shortReason(error);
     });
     socket.on('close', () => {
       this.socket = null;
       const stable = Date.now() - connectedAt >= STABLE_AFTER_MS;
       this.failures = stable ? 0 : this.failures + 1;
-      const why = this.lastError === 'not connected' ? 'closed by the agent' : this.lastError;
-      this.rejectAll(`connection lost: ${why}`);
-      if (!this.closed) {
-        this.logger.warn({ stable }, 'connection to agent lost');
-        this.scheduleRetry();
+      const closedBy = answered ? 'closed by the agent' : 'closed by the agent before answering';
+      const why = this.lastError === 'not connected' ? closedBy : this.lastError;
+      this.lastShort = lastShort;
+      this.rejectAll(`connection lost: ${why}`, lastShort);
+      if (this.closed) {
+        return;
       }
+      // A link that dies right after its handshake (the agent refusing our certificate under
+      // TLS 1.3 does that) is a node that cannot be reached, not a lost connection.
+      if (stable) {
+        this.logger.info({ reason: lastShort }, 'connection to agent lost; reconnecting');
+      } else {
+        this.markDown(lastShort, why);
+      }
+      this.scheduleRetry();
     });
   }
 
@@ -224,6 +249,7 @@ export class AgentClient {
     }
     this.pending.delete(response.id);
     clearTimeout(pending.timer);
+    this.markUp();
     const returned = Array.isArray(response.returned) ? response.returned : [];
     if (response.code === AgentCode.OK) {
       pending.resolve(returned);
@@ -233,10 +259,29 @@ export class AgentClient {
     pending.reject(new AgentCallError(this.name, pending.command, response.code, lines));
   }
 
-  private rejectAll(reason: string): void {
+  /** Logs the first failure of a run of them, with why; retries stay quiet. */
+  private markDown(short: string, detail: string): void {
+    if (this.downBecause !== null || this.closed) {
+      return;
+    }
+    this.downBecause = short;
+    const address = `${this.host}:${this.port}`;
+    this.logger.warn({ reason: short, detail, address }, 'node unreachable');
+  }
+
+  /** The node answered: if it was down, say so once. */
+  private markUp(): void {
+    if (this.downBecause === null) {
+      return;
+    }
+    this.logger.info({ was: this.downBecause }, 'node answers again');
+    this.downBecause = null;
+  }
+
+  private rejectAll(reason: string, short = reason): void {
     for (const [id, pending] of this.pending) {
       clearTimeout(pending.timer);
-      pending.reject(new NodeUnreachableError(this.name, reason));
+      pending.reject(new NodeUnreachableError(this.name, reason, short));
       this.pending.delete(id);
     }
   }

@@ -30,6 +30,8 @@ export interface BotOptions {
   adapters?: ChatAdapter[];
   now?: () => Date;
   callTimeoutMs?: number;
+  /** How !whoami explains a role from the config (default `from the config`). */
+  roleSource?: string;
 }
 
 export class Bot {
@@ -73,6 +75,7 @@ export class Bot {
       roleOf: (identity) => roles.roleOf(identity),
       expireDays: config.requests.expireDays,
       quotas: config.quotas,
+      defaultTemplate: config.requests.defaultTemplate,
     });
     this.services = {
       store,
@@ -83,6 +86,7 @@ export class Bot {
       notifier,
       registry: COMMANDS,
       defaultTemplate: config.requests.defaultTemplate,
+      roleSource: options.roleSource ?? 'from the config',
       now,
     };
     const settings = config.alerts;

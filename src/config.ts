@@ -33,6 +33,11 @@ export interface BotConfig {
   database: string;
   pki: string;
   logLevel: string;
+  /**
+   * Where JSON log lines go. Null: stdout, unless the terminal adapter is on; then a file next
+   * to the database (see logFileFor), so logs and chat never share the terminal.
+   */
+  logFile?: string | null;
   nodes: NodeConfig[];
   roles: { admins: string[]; crew: string[] };
   adapters: {
@@ -54,6 +59,7 @@ const TOP_KEYS = [
   'database',
   'pki',
   'logLevel',
+  'logFile',
   'nodes',
   'roles',
   'adapters',
@@ -71,6 +77,11 @@ const NO_ADMIN =
   'roles.admins is empty: crewvz refuses to run with nobody in charge. Add your own identity, ' +
   'for example\n  roles:\n    admins: ["irc:yourservicesaccount"]\n' +
   '(irc:<services account>, slack:<user id> or shell:<login>)';
+
+const NO_ADAPTER =
+  'adapters names no chat adapter, so nobody could talk to the bot. Add one, for example\n' +
+  '  adapters:\n    shell: {}            # this terminal\n' +
+  'or adapters.irc (see docs/irc.md)';
 
 function isNotAlerts(warning: string): boolean {
   return !warning.startsWith('unknown config key alerts.');
@@ -97,8 +108,11 @@ function parseNodes(check: Checker, value: unknown): NodeConfig[] {
 
     const address = check.string(raw.address, `${key}.address`);
     const port = ADDRESS.exec(address)?.[1];
-    if (port === undefined || Number(port) < 1 || Number(port) > 65535) {
+    if (port === undefined) {
       throw new ConfigError(`${key}.address '${address}' must be host:port, like 10.0.0.2:7070`);
+    }
+    if (Number(port) < 1 || Number(port) > 65535) {
+      throw new ConfigError(`${key}.address '${address}': the port must be from 1 to 65535`);
     }
     const sshHost = hostName(check, raw.sshHost, `${key}.sshHost`) ?? name;
     const webDomain = hostName(check, raw.webDomain, `${key}.webDomain`);
@@ -151,6 +165,11 @@ export function parseConfig(value: unknown, baseDir: string, env: Env = process.
     throw new ConfigError(NO_ADMIN);
   }
   const adapters = check.object(top.adapters, 'adapters', ['shell', 'irc']);
+  const shell = parseShell(check, adapters.shell);
+  const irc = parseIrc(adapters.irc);
+  if (shell === null && irc === null) {
+    throw new ConfigError(NO_ADAPTER);
+  }
   const quotas = check.object(top.quotas, 'quotas', ['activeVes', 'pendingRequests']);
   const requests = check.object(top.requests, 'requests', ['expireDays', 'defaultTemplate']);
   // The watcher checks its own keys, so the generic unknown-key warnings for alerts are dropped.
@@ -163,9 +182,12 @@ export function parseConfig(value: unknown, baseDir: string, env: Env = process.
     database: file('database', top.database ?? 'crewvz.db'),
     pki: file('pki', top.pki),
     logLevel: check.oneOf(top.logLevel, 'logLevel', LOG_LEVELS, 'info'),
+    logFile: top.logFile === undefined || top.logFile === null
+      ? null
+      : file('logFile', top.logFile),
     nodes: parseNodes(check, top.nodes),
     roles: { admins, crew: parseIdentities(check, roles.crew, 'roles.crew') },
-    adapters: { shell: parseShell(check, adapters.shell), irc: parseIrc(adapters.irc) },
+    adapters: { shell, irc },
     quotas: {
       activeVes: check.integer(quotas.activeVes, 'quotas.activeVes', 0, 1),
       pendingRequests: check.integer(quotas.pendingRequests, 'quotas.pendingRequests', 0, 1),
@@ -177,6 +199,20 @@ export function parseConfig(value: unknown, baseDir: string, env: Env = process.
     alerts: alerts.settings,
   };
   return { config, warnings: check.warnings };
+}
+
+/**
+ * The log file the bot writes: the configured one or, with the terminal adapter on, a file next
+ * to the database; null means stdout.
+ */
+export function logFileFor(config: BotConfig): string | null {
+  if (config.logFile !== undefined && config.logFile !== null) {
+    return config.logFile;
+  }
+  if (config.adapters.shell === null) {
+    return null;
+  }
+  return path.join(path.dirname(config.database), 'crewvz.log');
 }
 
 export async function loadConfig(file: string, env: Env = process.env): Promise<LoadedConfig> {

@@ -4,142 +4,82 @@
  * real child process on a loopback port reached over mutual TLS, and the terminal adapter where
  * you are `shell:<login>` and an admin. Logs go to `.crewvz/crewvz.log`, not the terminal.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
 
 import { ShellAdapter } from '../adapters/shell.ts';
 import { Bot } from './bot.ts';
 import type { BotConfig } from './config.ts';
+import { DEMO_NODE, ensurePki, freePort, startDemoAgent, stopDemoAgent } from './demo-agent.ts';
 import { createLogger } from './log.ts';
-import { initPki, issueAgentCert } from './pki.ts';
+import { usernameFor } from './roles.ts';
+import { StopSignals } from './shutdown.ts';
+import { Store } from './store/index.ts';
 import { parseAlertsConfig } from './watcher/config.ts';
 
-const NODE = 'node1';
-const AGENT_READY_MS = 20_000;
-const AGENT_STOP_MS = 5_000;
 const DEMO_POLL_SECONDS = 10;
-const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url));
+/** Who you are in the demo when your login cannot be a VE login (root, most often). */
+export const DEMO_LOGIN = 'demo';
 
-/** A port the kernel says is free now; the agent binds it a moment later. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function ensurePki(dir: string): Promise<void> {
-  if (!existsSync(path.join(dir, 'ca.crt'))) {
-    await initPki(dir);
+/** The login the demo uses, and why it is not the OS login when it is not. */
+export function demoLogin(osLogin: string, uid: number): { login: string; note: string | null } {
+  if (uid === 0) {
+    return { login: DEMO_LOGIN, note: `your login ${osLogin} is the superuser's` };
   }
-  if (!existsSync(path.join(dir, `${NODE}.crt`))) {
-    await issueAgentCert(dir, NODE, { ips: ['127.0.0.1'] });
+  try {
+    usernameFor(`shell:${osLogin}`);
+    return { login: osLogin, note: null };
+  } catch {
+    return { login: DEMO_LOGIN, note: `your login ${osLogin} cannot be a VE login` };
   }
 }
 
-/** Starts `crewvz agent` as a child whose output goes to the log file. */
-async function startAgent(dataDir: string, port: number, logFile: string): Promise<ChildProcess> {
-  const configFile = path.join(dataDir, 'agent.yaml');
-  const agentConfig = {
-    name: NODE,
-    listen: `127.0.0.1:${port}`,
-    pki: path.join(dataDir, 'pki'),
-    driver: 'sim',
-    stateDir: path.join(dataDir, 'sim'),
-    templates: path.join(dataDir, 'templates'),
-    logLevel: 'info',
-  };
-  await writeFile(configFile, stringify(agentConfig));
-
-  const log = openSync(logFile, 'a');
-  const tsx = import.meta.resolve('tsx');
-  const child = spawn(
-    process.execPath,
-    ['--import', tsx, CLI, 'agent', '--config', configFile],
-    { stdio: ['ignore', log, log] },
+/** Suggestions that fit what the data folder holds: a pending request, an existing VE. */
+function suggestions(store: Store): string[] {
+  const pending = store.requests.inStates(['pending'])[0];
+  const request = pending?.id ?? store.requests.nextId();
+  const ve = store.ves.active()[0]?.id ?? store.ves.peekNextId();
+  const lines = [];
+  if (pending === undefined) {
+    lines.push('  !ve create      ask for a VE (the reply names your request number)');
+  }
+  lines.push(
+    `  !approve ${request}`.padEnd(18) + `approve request #${request} as the crew; makes the VE`,
+    `  !ve ubc ${ve}`.padEnd(18) + `VE ${ve}'s resource counters`,
   );
-  closeSync(log);
-  await waitForPort(child, port, logFile);
-  return child;
+  return lines;
 }
 
-/** Resolves once the agent accepts connections; rejects if it exits or takes too long. */
-async function waitForPort(child: ChildProcess, port: number, logFile: string): Promise<void> {
-  const deadline = Date.now() + AGENT_READY_MS;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) {
-      throw new Error(`the demo agent exited with status ${child.exitCode}; see ${logFile}`);
-    }
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) {
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+function welcome(identity: string, note: string | null, logFile: string, db: string): string {
+  // A short look at the database, before the bot opens it, to suggest what fits its state.
+  const store = Store.open(db);
+  let tries: string[];
+  try {
+    tries = suggestions(store);
+  } finally {
+    store.close();
   }
-  const seconds = AGENT_READY_MS / 1000;
-  throw new Error(`the demo agent did not listen within ${seconds} s; see ${logFile}`);
-}
-
-async function stopAgent(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return;
-  }
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), AGENT_STOP_MS);
-  await exited;
-  clearTimeout(timer);
-}
-
-function welcome(identity: string, logFile: string): string {
+  const why = note === null ? [] : [`(${note}, so here you are ${identity}.)`];
   return [
-    `crewvz demo: you are ${identity}, an admin, with one simulated node (${NODE}) reached`,
-    'over mutual TLS. Try:',
-    '  !ve create      ask for a VE (the reply names your request number)',
-    '  !approve 1      approve request #1 as the crew; it creates the VE',
-    '  !ve ubc 101     the new VE\'s resource counters',
+    `crewvz demo: you are ${identity}, an admin, with one simulated node (${DEMO_NODE}) reached`,
+    'over mutual TLS.',
+    ...why,
+    'Try:',
+    ...tries,
     `!help lists every command; /as shell:bob makes you a student; /quit ends. Log: ${logFile}`,
     '',
   ].join('\n');
 }
 
-export async function main(_argv: string[]): Promise<number> {
-  const dataDir = path.resolve('.crewvz');
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const logFile = path.join(dataDir, 'crewvz.log');
-  const logger = createLogger({ file: logFile });
-  await ensurePki(path.join(dataDir, 'pki'));
-
-  const port = await freePort();
-  const agent = await startAgent(dataDir, port, logFile);
-  const stopOnExit = (): void => {
-    agent.kill('SIGTERM');
-  };
-  process.once('exit', stopOnExit);
-
-  const login = userInfo().username;
-  const config: BotConfig = {
+function demoConfig(dataDir: string, port: number, login: string): BotConfig {
+  return {
     database: path.join(dataDir, 'crewvz.db'),
     pki: path.join(dataDir, 'pki'),
     logLevel: 'info',
-    nodes: [{ name: NODE, address: `127.0.0.1:${port}` }],
+    logFile: path.join(dataDir, 'crewvz.log'),
+    nodes: [{ name: DEMO_NODE, address: `127.0.0.1:${port}` }],
     roles: { admins: [`shell:${login}`], crew: [] },
     adapters: { shell: { login }, irc: null },
     quotas: { activeVes: 1, pendingRequests: 1 },
@@ -147,27 +87,49 @@ export async function main(_argv: string[]): Promise<number> {
     // Often enough that the sim's load shows an alert within a minute or two of a new VE.
     alerts: { ...parseAlertsConfig(undefined).settings, intervalSeconds: DEMO_POLL_SECONDS },
   };
-  const interactive = process.stdin.isTTY === true;
-  const shell = new ShellAdapter({
-    input: process.stdin,
-    output: process.stdout,
-    login,
-    prompt: interactive,
-  });
+}
 
-  process.stdout.write(welcome(`shell:${login}`, path.relative(process.cwd(), logFile)));
+export async function main(_argv: string[]): Promise<number> {
+  const signals = new StopSignals({ say: (text) => process.stderr.write(text) });
+  const dataDir = path.resolve('.crewvz');
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const logFile = path.join(dataDir, 'crewvz.log');
+  const logger = createLogger({ file: logFile });
+
+  let agent: ChildProcess | null = null;
   let bot: Bot | null = null;
+  // A forced exit (a second Ctrl-C) skips the clean stop; the agent child must not outlive it.
+  const stopOnExit = (): void => {
+    agent?.kill('SIGTERM');
+  };
+  process.once('exit', stopOnExit);
   try {
-    bot = await Bot.start({ config, logger: logger.child({ demo: true }), adapters: [shell] });
-    await new Promise<void>((resolve) => {
-      process.once('SIGTERM', resolve);
-      process.once('SIGINT', resolve);
-      void shell.done.then(resolve);
+    await ensurePki(path.join(dataDir, 'pki'));
+    const port = await freePort();
+    agent = await startDemoAgent(dataDir, port, logFile);
+
+    const { login, note } = demoLogin(userInfo().username, process.getuid?.() ?? -1);
+    const config = demoConfig(dataDir, port, login);
+    const relative = path.relative(process.cwd(), logFile);
+    process.stdout.write(welcome(`shell:${login}`, note, relative, config.database));
+
+    const shell = new ShellAdapter({
+      input: process.stdin,
+      output: process.stdout,
+      login,
+      prompt: process.stdin.isTTY === true,
+      allowAs: true,
     });
+    const roleSource = 'the demo makes you admin';
+    bot = await Bot.start({ config, logger, adapters: [shell], roleSource });
+    await signals.wait(shell.done);
   } finally {
     await bot?.stop();
-    await stopAgent(agent);
+    if (agent !== null) {
+      await stopDemoAgent(agent);
+    }
     process.removeListener('exit', stopOnExit);
+    signals.release(0);
   }
   return 0;
 }

@@ -7,17 +7,20 @@ import { randomUUID } from 'node:crypto';
 import { subDays } from 'date-fns';
 
 import type { InboundMessage, Respond } from '../adapters/types.ts';
-import { Args, type CommandContext, type CommandSpec } from '../commands/types.ts';
-import { UserFacingError } from './errors.ts';
+import { Args, type ArgSpec, type CommandContext, type CommandSpec } from '../commands/types.ts';
+import { BadArgumentsError, UserFacingError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { atLeast, type Role } from './roles.ts';
 import type { Services } from './services.ts';
 import type { AuditOutcome } from './store/index.ts';
-import { distance, tokenize } from './tokenize.ts';
+import { distance, echo, tokenize } from './tokenize.ts';
 
 export const PREFIX = '!';
+/** The longest command line taken from any adapter; longer ones are refused unread. */
+export const MAX_COMMAND_CHARS = 500;
 const EVENT_MEMORY_DAYS = 7;
 const SUGGESTIONS = 3;
+
 
 interface Match {
   spec: CommandSpec;
@@ -73,13 +76,21 @@ export class Dispatcher {
     await this.run(match, message, respond);
   };
 
-  /** The words of a command, or null when the text is not one; throws on an unclosed quote. */
+  /**
+   * The words of a command, or null when the text is not one; throws on an unclosed quote or a
+   * line too long to be a command (whatever the adapter let through).
+   */
   private commandWords(message: InboundMessage): string[] | null {
     let text = message.text.trimStart();
     if (text.startsWith(PREFIX)) {
       text = text.slice(PREFIX.length);
     } else if (message.conversation.kind !== 'private') {
       return null;
+    }
+    if (text.length > MAX_COMMAND_CHARS) {
+      throw new UserFacingError(
+        `command too long (${text.length} characters; at most ${MAX_COMMAND_CHARS})`,
+      );
     }
     return tokenize(text);
   }
@@ -95,28 +106,34 @@ export class Dispatcher {
   }
 
   private unknown(words: string[]): string {
-    const group = this.names.filter(
-      ({ words: name }) => name.length > 1 && name[0] === words[0]?.toLowerCase(),
-    );
+    const first = words[0]?.toLowerCase() ?? '';
+    const group = this.names.filter(({ words: name }) => name.length > 1 && name[0] === first);
     if (group.length > 0 && words.length === 1) {
-      const subcommands = [...new Set(group.map(({ words: name }) => name.slice(1).join(' ')))];
-      return `${PREFIX}${words[0]} needs one of: ${subcommands.join(', ')}`;
+      return `${PREFIX}${echo(first)} needs one of: ${this.subcommands(first).join(', ')}`;
     }
     // Within a group (`ve ...`) only its subcommands are candidates; otherwise single words.
+    // Only the command words are compared and echoed, never the arguments after them.
     const candidates =
       group.length > 0 ? group : this.names.filter(({ words: name }) => name.length === 1);
+    const typedWords = words.slice(0, group.length > 0 ? 2 : 1).map((word) => word.toLowerCase());
+    const typed = typedWords.join(' ');
     const scored = candidates
-      .map(({ words: name, spec }) => {
-        const typed = words.slice(0, name.length).join(' ').toLowerCase();
-        return { spec, score: distance(typed, name.join(' ')) };
-      })
+      .map(({ words: name, spec }) => ({ spec, score: distance(typed, name.join(' ')) }))
       .filter(({ score, spec }) => score <= Math.max(2, Math.floor(spec.name.length / 3)))
       .sort((a, b) => a.score - b.score);
 
     const names = [...new Set(scored.map(({ spec }) => `${PREFIX}${spec.name}`))];
-    const typed = words.slice(0, 2).join(' ');
+    const shown = typedWords.map(echo).join(' ');
     const hint = names.length > 0 ? `did you mean ${names.slice(0, SUGGESTIONS).join(', ')}?` : '';
-    return `unknown command '${typed}'; ${hint || `${PREFIX}help lists the commands`}`;
+    return `unknown command '${shown}'; ${hint || `${PREFIX}help lists the commands`}`;
+  }
+
+  /** The subcommands of a group (`ve` → create, list, …), in registry order. */
+  subcommands(group: string): string[] {
+    const found = this.options.commands
+      .filter((spec) => spec.name.startsWith(`${group} `))
+      .map((spec) => spec.name.slice(group.length + 1));
+    return [...new Set(found)];
   }
 
   private refusal(spec: CommandSpec, identity: string | null, role: Role | null): string | null {
@@ -154,10 +171,7 @@ export class Dispatcher {
         values.set(arg.name, words.slice(index).join(' '));
         index = words.length;
       } else if (arg.type === 'int') {
-        if (!/^\d{1,10}$/.test(word)) {
-          throw new UserFacingError(`${arg.name} must be a number; ${usage}`);
-        }
-        values.set(arg.name, Number(word));
+        values.set(arg.name, intArg(arg, word, usage));
         index += 1;
       } else {
         values.set(arg.name, word);
@@ -206,7 +220,11 @@ export class Dispatcher {
       if (error instanceof UserFacingError) {
         outcome = 'refused';
         detail = error.message;
-        await respond({ lines: [error.message] });
+        const lines = [error.message];
+        if (error instanceof BadArgumentsError) {
+          lines.push(`usage: ${PREFIX}${spec.usage}`);
+        }
+        await respond({ lines });
       } else {
         outcome = 'error';
         detail = `internal error, log reference ${reqId}`;
@@ -240,4 +258,16 @@ export class Dispatcher {
       store.events.prune(subDays(at, EVENT_MEMORY_DAYS).toISOString());
     });
   }
+}
+
+/** A whole number within the argument's range; the refusal says the range. */
+function intArg(arg: ArgSpec, word: string, usage: string): number {
+  const min = arg.min ?? 0;
+  const max = arg.max ?? Number.MAX_SAFE_INTEGER;
+  const value = /^\d{1,16}$/.test(word) ? Number(word) : Number.NaN;
+  if (Number.isNaN(value) || value < min || value > max) {
+    const range = arg.max === undefined ? `of at least ${min}` : `from ${min} to ${max}`;
+    throw new UserFacingError(`${arg.name} must be a whole number ${range}; ${usage}`);
+  }
+  return value;
 }

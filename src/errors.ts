@@ -30,6 +30,12 @@ export class UserFacingError extends CrewvzError {
   }
 }
 
+/**
+ * Arguments a command took but something further in refused (an agent's validation); the
+ * dispatcher adds the command's usage line to the message.
+ */
+export class BadArgumentsError extends UserFacingError {}
+
 /** A config file that cannot be used; the message names the key and what to do. */
 export class ConfigError extends CrewvzError {
   constructor(message: string) {

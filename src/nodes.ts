@@ -2,10 +2,10 @@
  * The node pool: one AgentClient (one persistent mTLS link) per configured node, plus the two
  * questions the workflow asks of the whole pool: which nodes answer, and what went wrong.
  */
-import { describeCode, type AgentCommand } from '../agent/protocol.ts';
+import { AgentCode, describeCode, type AgentCommand } from '../agent/protocol.ts';
 import { AgentCallError, AgentClient, NodeUnreachableError } from './agent-client.ts';
 import type { NodeConfig } from './config.ts';
-import { UserFacingError } from './errors.ts';
+import { BadArgumentsError, UserFacingError } from './errors.ts';
 import type { Logger } from './log.ts';
 
 /** What the pool needs of a client; AgentClient is the real one. */
@@ -63,7 +63,8 @@ export class NodePool {
           name,
           address,
           tls,
-          logger: logger.child({ node: name }),
+          // The client binds `node` itself; binding it here too printed the key twice.
+          logger,
           ...(callTimeoutMs === undefined ? {} : { callTimeoutMs }),
         }),
       })),
@@ -125,6 +126,17 @@ export function isAgentFailure(error: unknown): error is AgentCallError {
   return error instanceof AgentCallError;
 }
 
+/** A few words on why a node did not answer, for `!nodes` and replies. */
+export function whyUnreachable(error: unknown): string {
+  if (isUnreachable(error)) {
+    return error.short;
+  }
+  if (isAgentFailure(error)) {
+    return describeCode(error.code);
+  }
+  return 'no answer';
+}
+
 /** What an agent said, in words: the code explained, then the program's own lines. */
 export function agentReason(error: AgentCallError): string {
   const lines = error.lines.filter((line) => line.trim() !== '');
@@ -134,12 +146,27 @@ export function agentReason(error: AgentCallError): string {
 
 /**
  * Turns what a node call threw into words for chat. `subject` names what was being done
- * (`VE 101`); anything that is neither an agent answer nor an unreachable node is a bug and is
- * passed on untouched.
+ * (`VE 101`); `changing` says whether the call would have changed it (so the reply may say it
+ * was not). Arguments the agent refused come back as a BadArgumentsError, so the dispatcher adds
+ * the chat command's usage line rather than the agent's. Anything that is neither an agent
+ * answer nor an unreachable node is a bug and is passed on untouched.
  */
-export function explainNodeError(error: unknown, node: string, subject: string): unknown {
+export function explainNodeError(
+  error: unknown,
+  node: string,
+  subject: string,
+  changing = true,
+): unknown {
   if (isUnreachable(error)) {
-    return new UserFacingError(`node ${node} unreachable; ${subject} was not changed, try later`, {
+    const outcome = changing ? `${subject} was not changed` : `cannot read ${subject} now`;
+    return new UserFacingError(
+      `node ${node} unreachable (${error.short}); ${outcome}, try again later`,
+      { cause: error },
+    );
+  }
+  if (isAgentFailure(error) && error.code === AgentCode.INVALID_ARGUMENTS) {
+    const reason = error.lines.find((line) => line.trim() !== '' && !line.startsWith('usage:'));
+    return new BadArgumentsError(`${node} refused that for ${subject}: ${reason ?? 'bad value'}`, {
       cause: error,
     });
   }

@@ -38,8 +38,9 @@ export class Provisioner {
     tellRequester: boolean,
   ): Promise<void> {
     const { store, nodes, logger } = this.options;
-    const { id, veId, node } = request;
-    if (veId === null || node === null || this.busy.has(id)) {
+    const { id, veId, node, template } = request;
+    // Approval stores the VE ID, the node and (for a request filed without one) the template.
+    if (veId === null || node === null || template === null || this.busy.has(id)) {
       return;
     }
     this.busy.add(id);
@@ -50,7 +51,7 @@ export class Provisioner {
         this.move(request, 'approved', 'provisioning', actor, null);
       }
       try {
-        await nodes.call(node, 'create', [veId, request.template, request.username]);
+        await nodes.call(node, 'create', [veId, template, request.username]);
       } catch (error) {
         await this.createFailed(request, actor, error, progress, tellRequester);
         return;
@@ -171,7 +172,9 @@ export class Provisioner {
         node,
         owner: request.requester,
         username: request.username,
-        template: request.template,
+        // Approval chose the template of a request filed without one; '' only for a database
+        // edited by hand.
+        template: request.template ?? '',
         requestId: request.id,
         createdAt: at,
       });

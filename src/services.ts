@@ -16,5 +16,7 @@ export interface Services {
   notifier: Notifier;
   registry: readonly CommandSpec[];
   defaultTemplate: string | null;
+  /** How !whoami explains a role from the config: `from the config`, or the demo's words. */
+  roleSource: string;
   now: () => Date;
 }

@@ -62,3 +62,12 @@ export function distance(a: string, b: string): number {
   }
   return previous[b.length] ?? 0;
 }
+
+/** How much of a typed word is quoted back in a reply. */
+const ECHO_CHARS = 30;
+
+/** A word typed by someone, cut short and stripped of control characters, to quote in a reply. */
+export function echo(word: string): string {
+  const clean = word.replace(/\p{Cc}/gu, '?');
+  return clean.length > ECHO_CHARS ? `${clean.slice(0, ECHO_CHARS)}…` : clean;
+}

@@ -6,6 +6,7 @@ import type { UbcRow, VeStatus } from '../agent/protocol.ts';
 import { UserFacingError } from './errors.ts';
 import { explainNodeError, isAgentFailure, isUnreachable, type NodePool } from './nodes.ts';
 import { atLeast } from './roles.ts';
+import { checkLimitChange } from './ubc-value.ts';
 import type { AuditOutcome, Store, VeRecord } from './store/index.ts';
 import type { Actor } from './workflow.ts';
 
@@ -13,6 +14,17 @@ import type { Actor } from './workflow.ts';
 export const REMOVE_CONFIRM_MS = 60_000;
 
 export type VeAction = 'start' | 'stop' | 'restart';
+
+export interface ActOutcome {
+  live: VeStatus;
+  already: boolean;
+}
+
+/** The state in which a start or stop has nothing to do. */
+const ALREADY_STATE: Partial<Record<VeAction, VeStatus['state']>> = {
+  start: 'running',
+  stop: 'stopped',
+};
 
 export interface VeListing {
   ve: VeRecord;
@@ -31,14 +43,21 @@ export class VeOperations {
 
   constructor(private readonly options: VeOpsOptions) {}
 
-  /** The VE record, if it exists and the actor may operate it. */
+  /**
+   * The VE record, if it exists and the actor may operate it. A student hears the same words
+   * for a VE that does not exist and one that is someone else's, so IDs cannot be probed.
+   */
   find(actor: Actor, id: number): VeRecord {
     const ve = this.options.store.ves.get(id);
-    if (!ve || ve.state !== 'active') {
-      throw new UserFacingError(`there is no VE ${id}; !ve list shows the VEs you can use`);
+    const exists = ve !== null && ve.state === 'active';
+    if (!atLeast(actor.role, 'crew')) {
+      if (!exists || ve.owner !== actor.identity) {
+        throw new UserFacingError(`you have no VE ${id}; !ve list shows yours`);
+      }
+      return ve;
     }
-    if (ve.owner !== actor.identity && !atLeast(actor.role, 'crew')) {
-      throw new UserFacingError(`VE ${id} is not yours; !ve list shows yours`);
+    if (!exists) {
+      throw new UserFacingError(`there is no VE ${id}; !ve list shows the VEs`);
     }
     return ve;
   }
@@ -61,6 +80,7 @@ export class VeOperations {
     command: 'status' | 'start' | 'stop' | 'restart' | 'remove' | 'ubc' | 'set',
     args: unknown[],
     audited: boolean,
+    changing = audited,
   ): Promise<unknown[]> {
     try {
       const returned = await this.options.nodes.call(ve.node, command, [ve.id, ...args]);
@@ -72,7 +92,7 @@ export class VeOperations {
       if (audited && (isAgentFailure(error) || isUnreachable(error))) {
         this.audit(actor, `ve ${command}`, ve.id, 'failed', String(error));
       }
-      throw explainNodeError(error, ve.node, `VE ${ve.id}`);
+      throw explainNodeError(error, ve.node, `VE ${ve.id}`, changing);
     }
   }
 
@@ -102,10 +122,21 @@ export class VeOperations {
     return { ve, live };
   }
 
-  async act(actor: Actor, id: number, action: VeAction): Promise<VeStatus> {
+  /**
+   * Starts, stops or restarts a VE. `already` is true when a start or stop found the VE in that
+   * state and so did nothing.
+   */
+  async act(actor: Actor, id: number, action: VeAction): Promise<ActOutcome> {
     const ve = this.find(actor, id);
+    const target = ALREADY_STATE[action];
+    if (target !== undefined) {
+      const [before] = (await this.call(actor, ve, 'status', [], false, true)) as [VeStatus];
+      if (before.state === target) {
+        return { live: before, already: true };
+      }
+    }
     const [live] = (await this.call(actor, ve, action, [], true)) as [VeStatus];
-    return live;
+    return { live, already: false };
   }
 
   async ubc(actor: Actor, id: number): Promise<UbcRow[]> {
@@ -115,6 +146,7 @@ export class VeOperations {
 
   async set(actor: Actor, id: number, resource: string, value: string): Promise<void> {
     const ve = this.find(actor, id);
+    checkLimitChange(resource, value);
     await this.call(actor, ve, 'set', [resource, value], true);
   }
 

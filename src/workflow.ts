@@ -8,11 +8,12 @@ import { subDays } from 'date-fns';
 
 import { UserFacingError } from './errors.ts';
 import type { Logger } from './log.ts';
-import type { NodePool } from './nodes.ts';
+import { isAgentFailure, isUnreachable, whyUnreachable, type NodePool } from './nodes.ts';
 import type { Notifier } from './notify.ts';
 import type { Progress, Provisioner } from './provisioner.ts';
 import { atLeast, type Role } from './roles.ts';
 import type { NewRequest, RequestState, Store, VeRequest } from './store/index.ts';
+import { templateAtApproval } from './templates.ts';
 
 export interface Actor {
   identity: string;
@@ -31,6 +32,8 @@ export interface WorkflowOptions {
   roleOf: (identity: string) => Role;
   expireDays: number;
   quotas: { activeVes: number; pendingRequests: number };
+  /** `requests.defaultTemplate`: for a request filed without a template, chosen at approval. */
+  defaultTemplate?: string | null;
 }
 
 const ALREADY: Record<RequestState, string> = {
@@ -112,7 +115,7 @@ export class Workflow {
         action: 'request filed',
         target: `request #${filed.id}`,
         outcome: 'ok',
-        detail: `template ${request.template}, login ${request.username}`,
+        detail: `template ${request.template ?? '(chosen at approval)'}, login ${request.username}`,
       });
       return filed;
     });
@@ -136,6 +139,7 @@ export class Workflow {
       this.checkActiveQuota(request.requester, `${request.requester} already holds`, outcome);
     }
     const node = await this.chooseNode(id);
+    const template = request.template ?? (await this.templateFor(node, id));
 
     const { store, provisioner } = this.options;
     const at = this.at();
@@ -151,6 +155,7 @@ export class Workflow {
         decidedBy: actor.identity,
         veId,
         node,
+        template,
       });
       store.audit.add({
         at,
@@ -158,7 +163,7 @@ export class Workflow {
         action: 'request approved',
         target: `request #${id}`,
         outcome: 'ok',
-        detail: `VE ${veId} on ${node}`,
+        detail: `VE ${veId} on ${node}${request.template === null ? `, template ${template}` : ''}`,
       });
       return store.requests.get(id) as VeRequest;
     });
@@ -168,6 +173,23 @@ export class Workflow {
     });
     const tellRequester = approved.requester !== actor.identity;
     await provisioner.provision(approved, actor.identity, progress, tellRequester);
+  }
+
+  /** The template of a request filed while no node answered: the default, or the node's. */
+  private async templateFor(node: string, id: number): Promise<string> {
+    const { nodes, defaultTemplate } = this.options;
+    try {
+      return await templateAtApproval(nodes, node, defaultTemplate ?? null, id);
+    } catch (error) {
+      if (isUnreachable(error) || isAgentFailure(error)) {
+        throw new UserFacingError(
+          `node ${node} did not list its templates (${whyUnreachable(error)}), request #${id} ` +
+            'kept pending; approve it again later',
+          { cause: error },
+        );
+      }
+      throw error;
+    }
   }
 
   /** The reachable node with the fewest active VEs (config order breaks ties). */

@@ -5,13 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { loadConfig, parseConfig } from '../src/config.ts';
+import { loadConfig, logFileFor, parseConfig } from '../src/config.ts';
 import { ConfigError } from '../src/errors.ts';
 
 const MINIMAL = {
   pki: 'pki',
   nodes: [{ name: 'node1', address: '10.0.0.2:7070' }],
   roles: { admins: ['irc:alice'] },
+  adapters: { shell: { login: 'alice' } },
 };
 let dir: string;
 
@@ -29,15 +30,41 @@ describe('bot config', () => {
     await writeFile(
       file,
       'pki: pki\nnodes: [{name: node1, address: "10.0.0.2:7070"}]\n' +
-        'roles: {admins: [irc:alice]}\n',
+        'roles: {admins: [irc:alice]}\nadapters: {shell: {login: alice}}\n',
     );
     const { config, warnings } = await loadConfig(file, {});
     assert.equal(config.database, path.join(dir, 'crewvz.db'));
     assert.equal(config.pki, path.join(dir, 'pki'));
     assert.deepEqual(config.quotas, { activeVes: 1, pendingRequests: 1 });
     assert.equal(config.requests.expireDays, 7);
-    assert.equal(config.adapters.shell, null);
+    assert.deepEqual(config.adapters.shell, { login: 'alice' });
+    assert.equal(config.logFile, null);
+    assert.equal(logFileFor(config), path.join(dir, 'crewvz.log'), 'logs beside the database');
     assert.deepEqual(warnings, []);
+  });
+
+  test('no adapter at all: refused at load, naming adapters', () => {
+    for (const adapters of [undefined, {}, { shell: false }]) {
+      assert.throws(
+        () => parseConfig({ ...MINIMAL, adapters }, dir, {}),
+        (error: unknown) =>
+          error instanceof ConfigError && /^adapters names no chat adapter/.test(error.message),
+      );
+    }
+  });
+
+  test('logFile: taken from the config folder; stdout when no terminal adapter', () => {
+    const { config } = parseConfig({ ...MINIMAL, logFile: 'logs/bot.log' }, dir, {});
+    assert.equal(logFileFor(config), path.join(dir, 'logs', 'bot.log'));
+    const irc = { host: 'irc.example.org', nick: 'crewvz', channels: ['#lab'] };
+    const ircOnly = parseConfig({ ...MINIMAL, adapters: { irc } }, dir, {}).config;
+    assert.equal(logFileFor(ircOnly), null);
+  });
+
+  test('a port out of range says the range', () => {
+    const nodes = [{ name: 'node1', address: '10.0.0.2:99999' }];
+    const parse = (): unknown => parseConfig({ ...MINIMAL, nodes }, dir, {});
+    assert.throws(parse, /port must be from 1 to 65535/);
   });
 
   test('no admin: refuses, and says how to fix it', () => {

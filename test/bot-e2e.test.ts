@@ -97,7 +97,8 @@ describe('bot end to end', () => {
     const [status] = (await client.call('status', [101])) as [{ state: string }];
     client.close();
     assert.equal(status.state, 'absent');
-    assert.match(text(await rig.say('shell:bob', '!ve status 101')), /there is no VE 101/);
+    assert.match(text(await rig.say('shell:bob', '!ve status 101')), /you have no VE 101/);
+    assert.match(text(await rig.say(CREW, '!ve status 101')), /there is no VE 101/);
 
     const audit = text(await rig.say(ADMIN, '!audit 50'));
     assert.match(audit, /request approved request #1: ok \(VE 101 on node1\)/);
@@ -120,7 +121,7 @@ describe('bot end to end', () => {
       text(await rig.say(CREW, '!grant irc:dave crew')),
       /!grant needs the admin role and you are crew/,
     );
-    assert.match(text(await rig.say('shell:carol', '!ve stop 102')), /VE 102 is not yours/);
+    assert.match(text(await rig.say('shell:carol', '!ve stop 102')), /you have no VE 102/);
 
     const nobody = text(await rig.say(null, '!ve create'));
     assert.match(nobody, /identify with its services/);

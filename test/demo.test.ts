@@ -38,6 +38,7 @@ test('piped demo prints a request number, an active VE and its beancounter table
   assert.equal(status, 0, `exit status; stderr: ${stderr}`);
 
   assert.match(stdout, /crewvz demo: you are shell:\S+, an admin/);
+  assert.doesNotMatch(stdout, /\[Approve: /, 'no button line in a terminal');
   assert.match(stdout, /request #1 filed/);
   assert.match(stdout, /VE 101 is active on node1/);
   assert.match(stdout, /VE 101\s+node1\s+shell:\S+\s+\S+\s+\S+\s+running/);

@@ -67,7 +67,52 @@ describe('dispatcher', () => {
   test('bad arguments get the usage line', async () => {
     assert.deepEqual(await rig.say('irc:crew1', '!approve'), ['usage: !approve N']);
     assert.match((await rig.say('irc:crew1', '!approve seven'))[0] ?? '', /usage: !approve N/);
-    assert.deepEqual(await rig.say('shell:kim', '!ve status 1 2'), ['usage: !ve status ID']);
+    assert.deepEqual(await rig.say('shell:kim', '!ve status 101 2'), ['usage: !ve status ID']);
+  });
+
+  test('numbers out of range say the range', async () => {
+    assert.deepEqual(await rig.say('irc:crew1', '!audit 0'), [
+      'n must be a whole number from 1 to 100; usage: !audit [n]',
+    ]);
+    assert.match(
+      (await rig.say('shell:kim', '!ve ubc 99999999999999999999'))[0] ?? '',
+      /^ID must be a whole number from 101 to 2147483644; usage: !ve ubc ID$/,
+    );
+  });
+
+  test('one length cap for every adapter; unknown commands echoed short', async () => {
+    const long = await rig.say('irc:crew1', `!deny 14 ${'x'.repeat(100_000)}`);
+    assert.deepEqual(long, ['command too long (100008 characters; at most 500)']);
+    const unknown = await rig.say('shell:kim', `!${'y'.repeat(100_000)}`);
+    assert.match(unknown[0] ?? '', /^command too long/);
+    const word = (await rig.say('shell:kim', `!${'z'.repeat(300)} now`))[0] ?? '';
+    assert.ok(word.length < 100, word);
+    assert.match(word, /^unknown command 'z{30}…'; !help lists the commands$/);
+  });
+
+  test('suggestions quote the command word only, never its arguments', async () => {
+    assert.deepEqual(await rig.say('shell:kim', '!aprove 2'), [
+      "unknown command 'aprove'; did you mean !approve?",
+    ]);
+    assert.deepEqual(await rig.say('shell:kim', '!ve craete debian'), [
+      "unknown command 've craete'; did you mean !ve create?",
+    ]);
+  });
+
+  test('!help of a command group lists its subcommands', async () => {
+    const student = (await rig.say('shell:kim', '!help ve')).join('\n');
+    assert.match(student, /^!ve has these subcommands:/);
+    assert.match(student, /!ve create \[template\]\s+ask for a VE/);
+    assert.match(student, /!ve remove ID \[confirm\]/);
+    assert.match(student, /and 1 more for the crew/);
+    assert.match((await rig.say('irc:crew1', '!help ve')).join('\n'), /!ve set ID RESOURCE/);
+    assert.match((await rig.say('shell:kim', '!help nothing'))[0] ?? '', /no command 'nothing'/);
+  });
+
+  test('!grant names identities in general, for whatever network', async () => {
+    const reply = (await rig.say('shell:admin', '!grant bob crew'))[0] ?? '';
+    assert.match(reply, /adapter:id/);
+    assert.match(reply, /shell:login/);
   });
 
   test('help is built from the declarations and filtered by role', async () => {

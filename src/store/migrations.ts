@@ -10,6 +10,12 @@ import { WATCHER_MIGRATION_SQL } from '../watcher/sqlite-store.ts';
 export interface Migration {
   version: number;
   up: string;
+  /**
+   * The step rebuilds a table other tables point at (SQLite cannot drop NOT NULL in place).
+   * Foreign keys are then switched off around the transaction, as SQLite's documented
+   * rebuild procedure asks, and checked with foreign_key_check before it commits.
+   */
+  rebuildsTables?: boolean;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -82,6 +88,42 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   // The beancounter watcher's baselines, cooldowns, node health, mutes and recent alerts.
   { version: 2, up: WATCHER_MIGRATION_SQL },
+  // requests.template may be NULL: filed while no node answered, the node's default template
+  // is chosen at approval. Same columns in the same order, so rows copy over as they are.
+  {
+    version: 3,
+    rebuildsTables: true,
+    up: `
+      CREATE TABLE requests_v3 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        requester TEXT NOT NULL,
+        username TEXT NOT NULL,
+        template TEXT,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'provisioning', 'active',
+          'failed', 'denied', 'cancelled', 'expired')),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        decided_by TEXT,
+        reason TEXT,
+        ve_id INTEGER UNIQUE,
+        node TEXT,
+        origin_adapter TEXT,
+        origin_kind TEXT,
+        origin_room TEXT,
+        origin_thread TEXT
+      );
+      INSERT INTO requests_v3 SELECT * FROM requests;
+      DELETE FROM sqlite_sequence WHERE name = 'requests_v3';
+      INSERT INTO sqlite_sequence (name, seq)
+        SELECT 'requests_v3', seq FROM sqlite_sequence WHERE name = 'requests';
+      DROP TABLE requests;
+      ALTER TABLE requests_v3 RENAME TO requests;
+      CREATE INDEX requests_by_state ON requests (state, created_at);
+      CREATE INDEX requests_by_requester ON requests (requester, state);
+      CREATE INDEX requests_by_username ON requests (username, state);
+      CREATE INDEX ves_by_username ON ves (username, state);
+    `,
+  },
 ];
 
 /** The newest version this code knows. */
@@ -95,6 +137,13 @@ export function latestVersion(migrations: readonly Migration[]): number {
  */
 export function migrate(db: Database.Database, migrations: readonly Migration[]): void {
   const latest = latestVersion(migrations);
+  const before = db.pragma('user_version', { simple: true }) as number;
+  const rebuilds = migrations.some((step) => step.version > before && step.rebuildsTables);
+  const foreignKeys = db.pragma('foreign_keys', { simple: true }) as number;
+  // A no-op inside a transaction, so it is switched here, around it.
+  if (rebuilds) {
+    db.pragma('foreign_keys = OFF');
+  }
 
   const apply = db.transaction(() => {
     const current = db.pragma('user_version', { simple: true }) as number;
@@ -111,6 +160,19 @@ export function migrate(db: Database.Database, migrations: readonly Migration[])
         db.pragma(`user_version = ${step.version}`);
       }
     }
+    if (rebuilds && (db.pragma('foreign_key_check') as unknown[]).length > 0) {
+      throw new CrewvzError(
+        'crewvz.database',
+        'a schema migration left rows pointing at missing ones; nothing was changed. Restore a ' +
+          'backup or report this with the database file',
+      );
+    }
   });
-  apply.exclusive();
+  try {
+    apply.exclusive();
+  } finally {
+    if (rebuilds) {
+      db.pragma(`foreign_keys = ${foreignKeys ? 'ON' : 'OFF'}`);
+    }
+  }
 }

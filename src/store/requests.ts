@@ -28,7 +28,8 @@ export interface VeRequest {
   id: number;
   requester: string;
   username: string;
-  template: string;
+  /** Null while the node's default is wanted: it is chosen when the request is approved. */
+  template: string | null;
   state: RequestState;
   createdAt: string;
   updatedAt: string;
@@ -43,7 +44,7 @@ interface Row {
   id: number;
   requester: string;
   username: string;
-  template: string;
+  template: string | null;
   state: RequestState;
   created_at: string;
   updated_at: string;
@@ -88,7 +89,7 @@ function fromRow(row: Row): VeRequest {
 export interface NewRequest {
   requester: string;
   username: string;
-  template: string;
+  template: string | null;
   at: string;
   origin: Origin | null;
 }
@@ -100,6 +101,8 @@ export interface Transition {
   reason?: string;
   veId?: number;
   node?: string;
+  /** Set when approval chose the template of a request filed without one. */
+  template?: string;
 }
 
 /** Requests for a VE; every method is one statement, the caller owns the transaction. */
@@ -138,7 +141,8 @@ export class RequestRepo {
       .prepare(
         `UPDATE requests SET state = ?, updated_at = ?,
            decided_by = COALESCE(?, decided_by), reason = COALESCE(?, reason),
-           ve_id = COALESCE(?, ve_id), node = COALESCE(?, node)
+           ve_id = COALESCE(?, ve_id), node = COALESCE(?, node),
+           template = COALESCE(?, template)
          WHERE id = ? AND state = ?`,
       )
       .run(
@@ -148,6 +152,7 @@ export class RequestRepo {
         to.reason ?? null,
         to.veId ?? null,
         to.node ?? null,
+        to.template ?? null,
         id,
         from,
       );
@@ -173,6 +178,25 @@ export class RequestRepo {
       .prepare(`SELECT COUNT(*) AS n FROM requests WHERE requester = ? AND state IN (${marks})`)
       .get(requester, ...states) as { n: number };
     return row.n;
+  }
+
+  /** Requesters whose requests in `states` carry `username`. */
+  requestersOfLogin(username: string, states: readonly RequestState[]): string[] {
+    const marks = states.map(() => '?').join(', ');
+    const rows = this.db
+      .prepare(
+        `SELECT DISTINCT requester FROM requests WHERE username = ? AND state IN (${marks})`,
+      )
+      .all(username, ...states) as { requester: string }[];
+    return rows.map((row) => row.requester);
+  }
+
+  /** The number the next filed request will get (AUTOINCREMENT never reuses one). */
+  nextId(): number {
+    const row = this.db
+      .prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'requests'`)
+      .get() as { seq: number } | undefined;
+    return (row?.seq ?? 0) + 1;
   }
 
   /** Pending requests filed before `cutoff` (an ISO time). */

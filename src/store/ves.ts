@@ -50,6 +50,22 @@ export class VeRepo {
     return row.id;
   }
 
+  /** Owners of VEs not removed that have `username` as their login. */
+  ownersOfLogin(username: string): string[] {
+    const rows = this.db
+      .prepare(`SELECT DISTINCT owner FROM ves WHERE username = ? AND state = 'active'`)
+      .all(username) as { owner: string }[];
+    return rows.map((row) => row.owner);
+  }
+
+  /** The ID allocateId would hand out now, without taking it. */
+  peekNextId(): number {
+    const row = this.db.prepare(`SELECT next FROM sequences WHERE name = 've'`).get() as {
+      next: number;
+    };
+    return row.next;
+  }
+
   insert(ve: Omit<VeRecord, 'state' | 'removedAt'>): void {
     this.db
       .prepare(
