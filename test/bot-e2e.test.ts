@@ -241,3 +241,120 @@ describe('bot end to end', () => {
     }
   });
 });
+
+describe('after the new-user trial', () => {
+  /** The first active VE of `owner`. */
+  const veOf = (owner: string): number => {
+    const ve = rig.bot.services.store.ves.active(owner)[0];
+    assert.ok(ve, `${owner} has a VE`);
+    return ve.id;
+  };
+
+  /** Approves until the node answers again (the client waits out its backoff first). */
+  const approveWhenBack = async (id: number): Promise<string> => {
+    let reply = '';
+    for (let attempt = 0; attempt < 40 && !/is active/.test(reply); attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      reply = text(await rig.say(CREW, `!approve ${id}`));
+    }
+    return reply;
+  };
+
+  test('one login per person: case and accents, and a numbered login for a second VE', async () => {
+    // shell:bob's request from the first test still holds the login bob.
+    assert.match(
+      text(await rig.say('shell:Bob', '!ve create')),
+      /login name 'bob', which another person already has on the nodes; ask the crew/,
+    );
+    assert.match(text(await rig.say('shell:ünï', '!ve create')), /, login uni\./);
+
+    // Admins have no quota; each VE still needs a login of its own on the node.
+    assert.match(text(await rig.say(ADMIN, '!ve list')), /\bada\b/);
+    const second = requestNumber(await rig.say(ADMIN, '!ve create'));
+    assert.match(text(await rig.say(ADMIN, `!approve ${second}`)), /login ada2\)/);
+  });
+
+  test('with no node answering, a request is filed and approval picks the template', async () => {
+    await agent.stop();
+    let id: number;
+    try {
+      const filed = text(await rig.say('shell:kai', '!ve create'));
+      assert.match(filed, /filed: a VE with the node's default template \(.*chosen at approval\)/);
+      id = requestNumber([filed]);
+      assert.match(text(await rig.say('shell:kai', '!templates')), /no node answers/);
+      assert.equal(rig.bot.services.store.requests.get(id)?.template, null);
+    } finally {
+      await agent.start();
+    }
+    assert.match(await approveWhenBack(id), /is active on node1/);
+    const client = await agentClient();
+    const [first] = (await client.call('templates', [])) as string[];
+    client.close();
+    assert.equal(rig.bot.services.store.requests.get(id)?.template, first);
+  });
+
+  test('!requests lines up its columns', async () => {
+    requestNumber(await rig.say('shell:lia', '!ve create'));
+    const lines = await rig.say(CREW, '!requests');
+    assert.match(lines[0] ?? '', /^#\s+state\s+requester\s+template\s+filed/);
+    const column = (line: string): number => line.search(/ {2}\S/);
+    assert.ok(lines.every((line) => column(line) === column(lines[0] ?? '')), lines.join('\n'));
+  });
+
+  test('!deny caps its reason', async () => {
+    const id = requestNumber(await rig.say('shell:mo', '!ve create'));
+    const long = text(await rig.say(CREW, `!deny ${id} ${'r'.repeat(201)}`));
+    assert.match(long, /the reason is 201 characters long; keep it to 200/);
+    assert.equal(rig.bot.services.store.requests.get(id)?.state, 'pending');
+    assert.match(text(await rig.say(CREW, `!deny ${id} no room`)), /denied: no room/);
+  });
+
+  test('!ve set: barrier above limit refused; agent refusals get the command usage', async () => {
+    const ve = veOf(ADMIN);
+    const usage = 'usage: !ve set ID RESOURCE BARRIER[:LIMIT]';
+    const above = await rig.say(CREW, `!ve set ${ve} numproc 100:50`);
+    assert.match(above[0] ?? '', /the barrier \(100\) is above the limit \(50\)/);
+    assert.equal(above[1], usage);
+    assert.match(text(await rig.say(CREW, `!ve set ${ve} nosuch 5`)), /'nosuch' is not a/);
+
+    // Too large for the kernel: only the agent knows, and says so with code 1003.
+    const agentSays = await rig.say(CREW, `!ve set ${ve} numproc 9999999999999999999`);
+    assert.match(agentSays[0] ?? '', new RegExp(`node1 refused that for VE ${ve}: BARRIER`));
+    assert.equal(agentSays[1], usage);
+    assert.doesNotMatch(agentSays.join('\n'), /code 1003|usage: set ID/);
+    assert.match(text(await rig.say(CREW, `!ve set ${ve} numproc 400:500`)), /set to 400:500/);
+  });
+
+  test('students hear the same words for an absent VE and one that is not theirs', async () => {
+    const theirs = veOf(ADMIN);
+    const foreign = text(await rig.say('shell:zed', `!ve status ${theirs}`));
+    const absent = text(await rig.say('shell:zed', '!ve status 9999'));
+    assert.equal(foreign.replace(String(theirs), 'N'), absent.replace('9999', 'N'));
+  });
+
+  test('start and stop say when there was nothing to do', async () => {
+    const ve = veOf(ADMIN);
+    assert.match(text(await rig.say(ADMIN, `!ve stop ${ve}`)), new RegExp(`VE ${ve}: stopped`));
+    assert.equal(text(await rig.say(ADMIN, `!ve stop ${ve}`)), `VE ${ve} was already stopped`);
+    assert.match(text(await rig.say(ADMIN, `!ve start ${ve}`)), /running since/);
+    assert.equal(text(await rig.say(ADMIN, `!ve start ${ve}`)), `VE ${ve} is already running`);
+  });
+
+  test('with the node down, reading a VE does not claim it "was not changed"', async () => {
+    const ve = veOf(ADMIN);
+    await agent.stop();
+    try {
+      for (const command of [`!ve status ${ve}`, `!ve ubc ${ve}`]) {
+        const reply = text(await rig.say(ADMIN, command));
+        assert.match(reply, new RegExp(`node node1 unreachable \\(.+\\); cannot read VE ${ve}`));
+        assert.doesNotMatch(reply, /was not changed/);
+      }
+      const list = text(await rig.say(ADMIN, '!ve list'));
+      assert.match(list, /unknown \(node unreachable\)/);
+      assert.doesNotMatch(list, /was not changed/);
+      assert.match(text(await rig.say(ADMIN, `!ve stop ${ve}`)), /was not changed/);
+    } finally {
+      await agent.start();
+    }
+  });
+});

@@ -51,3 +51,21 @@ test('piped demo prints a request number, an active VE and its beancounter table
   assert.ok(existsSync(path.join(cwd, '.crewvz', 'crewvz.log')), 'the log file');
   assert.doesNotMatch(stdout, /"level":/, 'logs stay out of the terminal');
 });
+
+test('a second run suggests what fits the data folder, and !whoami names the demo', async () => {
+  const child = spawn(process.execPath, ['--import', TSX, CLI, 'demo'], {
+    cwd,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stdin.end('!whoami\n');
+  assert.equal(await new Promise((resolve) => child.once('exit', resolve)), 0);
+
+  assert.match(stdout, /^ {2}!approve 2 /m, 'request #1 is done; the next one is #2');
+  assert.match(stdout, /^ {2}!ve ubc 101 /m, 'VE 101 exists');
+  assert.match(stdout, /role admin \(the demo makes you admin\)/);
+  assert.doesNotMatch(stdout, /from the config/);
+});
