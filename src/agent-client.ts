@@ -7,12 +7,13 @@ import tls from 'node:tls';
 
 import { AgentCode, encodeLine, LineSplitter, type AgentResponse } from '../agent/protocol.ts';
 import { AgentCallError, NodeUnreachableError, shortReason } from './agent-errors.ts';
-import { CrewvzError } from './errors.ts';
+import { DEFAULT_AGENT_PORT, parseAddress } from './agent-address.ts';
+import { NodeHealth } from './node-health.ts';
 import type { Logger } from './log.ts';
 
 export { AgentCallError, NodeUnreachableError };
+export { DEFAULT_AGENT_PORT, parseAddress };
 
-export const DEFAULT_AGENT_PORT = 7070;
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 /** Commands that wait on vzctl create/stop (stop alone may take 120 s). */
 export const LONG_CALL_TIMEOUT_MS = 180_000;
@@ -50,16 +51,6 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-export function parseAddress(address: string): { host: string; port: number } {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(address);
-  const host = match?.[1] ?? match?.[2];
-  const port = match?.[3] === undefined ? DEFAULT_AGENT_PORT : Number(match[3]);
-  if (!match || host === undefined || port < 1 || port > 65535) {
-    throw new CrewvzError('crewvz.config', `agent address '${address}' is not HOST[:PORT]`);
-  }
-  return { host, port };
-}
-
 export class AgentClient {
   readonly name: string;
   private readonly logger: Logger;
@@ -73,8 +64,7 @@ export class AgentClient {
   private lastDialAt = 0;
   private lastError = 'not connected yet';
   private lastShort = 'not connected yet';
-  /** Why the node counts as unreachable (logged once), or null while it answers. */
-  private downBecause: string | null = null;
+  private readonly health: NodeHealth;
   private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
@@ -82,6 +72,7 @@ export class AgentClient {
     this.name = options.name;
     this.logger = options.logger.child({ node: options.name });
     ({ host: this.host, port: this.port } = parseAddress(options.address));
+    this.health = new NodeHealth(this.logger, `${this.host}:${this.port}`);
   }
 
   get connected(): boolean {
@@ -158,7 +149,9 @@ export class AgentClient {
         this.lastError = reason;
         this.lastShort = short;
         this.failures += 1;
-        this.markDown(short, reason);
+        if (!this.closed) {
+          this.health.down(short, reason);
+        }
         this.scheduleRetry();
         reject(new NodeUnreachableError(this.name, reason, short));
       };
@@ -228,7 +221,7 @@ export class AgentClient {
       if (stable) {
         this.logger.info({ reason: lastShort }, 'connection to agent lost; reconnecting');
       } else {
-        this.markDown(lastShort, why);
+        this.health.down(lastShort, why);
       }
       this.scheduleRetry();
     });
@@ -249,7 +242,7 @@ export class AgentClient {
     }
     this.pending.delete(response.id);
     clearTimeout(pending.timer);
-    this.markUp();
+    this.health.up();
     const returned = Array.isArray(response.returned) ? response.returned : [];
     if (response.code === AgentCode.OK) {
       pending.resolve(returned);
@@ -257,25 +250,6 @@ export class AgentClient {
     }
     const lines = returned.map(String);
     pending.reject(new AgentCallError(this.name, pending.command, response.code, lines));
-  }
-
-  /** Logs the first failure of a run of them, with why; retries stay quiet. */
-  private markDown(short: string, detail: string): void {
-    if (this.downBecause !== null || this.closed) {
-      return;
-    }
-    this.downBecause = short;
-    const address = `${this.host}:${this.port}`;
-    this.logger.warn({ reason: short, detail, address }, 'node unreachable');
-  }
-
-  /** The node answered: if it was down, say so once. */
-  private markUp(): void {
-    if (this.downBecause === null) {
-      return;
-    }
-    this.logger.info({ was: this.downBecause }, 'node answers again');
-    this.downBecause = null;
   }
 
   private rejectAll(reason: string, short = reason): void {

@@ -11,6 +11,7 @@ import { after, describe, test } from 'node:test';
 import pino from 'pino';
 
 import { AgentClient, NodeUnreachableError } from '../src/agent-client.ts';
+import { NodePool } from '../src/nodes.ts';
 import { startTestAgent, type TestAgent } from './helpers/agent.ts';
 import { freePort, startBotRig } from './helpers/bot-rig.ts';
 import { makeTestPki } from './helpers/pki.ts';
@@ -130,6 +131,18 @@ describe('unreachable nodes say why', () => {
     const { port } = server.address() as net.AddressInfo;
     const { agentClient } = await client(port);
     assert.equal((await failure(agentClient)).short, 'timed out');
+  });
+
+  test('the node pool binds the node name once in its log lines', async () => {
+    const pki = await makeTestPki();
+    const log = capture();
+    const address = `127.0.0.1:${await freePort()}`;
+    const tls = { ca: pki.ca, cert: pki.bot.cert, key: pki.bot.key };
+    const pool = NodePool.connect([{ name: 'node1', address }], tls, log.logger);
+    cleanups.push(() => pool.close());
+    await assert.rejects(pool.call('node1', 'ping', []), NodeUnreachableError);
+    const line = log.raw.find((raw) => raw.includes('node unreachable')) ?? '';
+    assert.equal(line.match(/"node":/g)?.length, 1, line);
   });
 
   test('!nodes shows the crew why a node does not answer', async () => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -50,6 +50,14 @@ test('piped demo prints a request number, an active VE and its beancounter table
   assert.ok(existsSync(path.join(cwd, '.crewvz', 'pki', 'ca.crt')), 'the PKI');
   assert.ok(existsSync(path.join(cwd, '.crewvz', 'crewvz.log')), 'the log file');
   assert.doesNotMatch(stdout, /"level":/, 'logs stay out of the terminal');
+
+  const log = await readFile(path.join(cwd, '.crewvz', 'crewvz.log'), 'utf8');
+  assert.doesNotMatch(log, /handshake/i, 'readiness is an mTLS ping, not a bare TCP probe');
+  const botLines = log.split('\n').filter((line) => line.includes('"app":"crewvz"'));
+  for (const line of botLines) {
+    const keys = [...line.matchAll(/"(\w+)":/g)].map((match) => match[1]);
+    assert.equal(new Set(keys).size, keys.length, `a key written twice: ${line}`);
+  }
 });
 
 test('a second run suggests what fits the data folder, and !whoami names the demo', async () => {
