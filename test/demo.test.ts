@@ -8,6 +8,8 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
+import { demoLogin } from '../src/demo.ts';
+
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 let cwd = '';
@@ -76,4 +78,12 @@ test('a second run suggests what fits the data folder, and !whoami names the dem
   assert.match(stdout, /^ {2}!ve ubc 101 /m, 'VE 101 exists');
   assert.match(stdout, /role admin \(the demo makes you admin\)/);
   assert.doesNotMatch(stdout, /from the config/);
+});
+
+test('a login that cannot be a VE login makes you shell:demo', () => {
+  assert.deepEqual(demoLogin('alice', 1000), { login: 'alice', note: null });
+  assert.equal(demoLogin('root', 0).login, 'demo');
+  assert.equal(demoLogin('www', 1000).login, 'demo', 'a reserved name');
+  assert.equal(demoLogin('9lives', 1000).login, 'demo', 'not a DNS label');
+  assert.match(demoLogin('www', 1000).note ?? '', /your login www cannot be a VE login/);
 });
