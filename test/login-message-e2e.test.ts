@@ -128,6 +128,8 @@ describe('sshHost and webDomain in the bot config', () => {
   const base = {
     pki: '/etc/crewvz/pki',
     roles: { admins: ['shell:admin'] },
+    // A config with no chat adapter is refused at load.
+    adapters: { shell: { login: 'admin' } },
   };
 
   test('default to the node name and no web domain', () => {
