@@ -103,6 +103,7 @@ export async function main(_argv: string[]): Promise<number> {
     agent?.kill('SIGTERM');
   };
   process.once('exit', stopOnExit);
+  let status = 1;
   try {
     await ensurePki(path.join(dataDir, 'pki'));
     const port = await freePort();
@@ -123,13 +124,14 @@ export async function main(_argv: string[]): Promise<number> {
     const roleSource = 'the demo makes you admin';
     bot = await Bot.start({ config, logger, adapters: [shell], roleSource });
     await signals.wait(shell.done);
+    status = 0;
   } finally {
     await bot?.stop();
     if (agent !== null) {
       await stopDemoAgent(agent);
     }
     process.removeListener('exit', stopOnExit);
-    signals.release(0);
+    signals.release(status);
   }
-  return 0;
+  return status;
 }

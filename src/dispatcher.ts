@@ -129,7 +129,7 @@ export class Dispatcher {
   }
 
   /** The subcommands of a group (`ve` → create, list, …), in registry order. */
-  subcommands(group: string): string[] {
+  private subcommands(group: string): string[] {
     const found = this.options.commands
       .filter((spec) => spec.name.startsWith(`${group} `))
       .map((spec) => spec.name.slice(group.length + 1));
