@@ -36,7 +36,8 @@ export interface StartOptions {
 }
 
 async function makeDriver(config: AgentConfig, logger: Logger): Promise<Driver> {
-  const driverLogger = logger.child({ component: 'driver', driver: config.driver });
+  // Each driver binds its own name, so only the component is bound here.
+  const driverLogger = logger.child({ component: 'driver' });
   if (config.driver === 'sim') {
     const { createSimDriver } = await import('./sim.ts');
     return createSimDriver({

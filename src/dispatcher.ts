@@ -109,7 +109,7 @@ export class Dispatcher {
     const first = words[0]?.toLowerCase() ?? '';
     const group = this.names.filter(({ words: name }) => name.length > 1 && name[0] === first);
     if (group.length > 0 && words.length === 1) {
-      return `${PREFIX}${echo(first)} needs one of: ${this.subcommands(first).join(', ')}`;
+      return `the command ${PREFIX}${echo(first)} needs one of: ${this.subcommands(first).join(', ')}`;
     }
     // Within a group (`ve ...`) only its subcommands are candidates; otherwise single words.
     // Only the command words are compared and echoed, never the arguments after them.
@@ -136,20 +136,22 @@ export class Dispatcher {
     return [...new Set(found)];
   }
 
+  // Replies never start with the command prefix, so other bots in a channel cannot take them
+  // for commands.
   private refusal(spec: CommandSpec, identity: string | null, role: Role | null): string | null {
     if (spec.role === 'anyone') {
       return null;
     }
     if (identity === null || role === null) {
       return (
-        `${PREFIX}${spec.name} needs to know who you are, and your network does not vouch ` +
+        `the command ${PREFIX}${spec.name} needs to know who you are, and your network does not vouch ` +
         `for you: identify with its services (on IRC: /msg NickServ IDENTIFY account ` +
         `password), then try again. Until then only ${PREFIX}help and ${PREFIX}whoami work.`
       );
     }
     if (!atLeast(role, spec.role)) {
       const ask = spec.role === 'crew' ? '; an admin can !grant it' : '';
-      return `${PREFIX}${spec.name} needs the ${spec.role} role and you are ${role}${ask}`;
+      return `the command ${PREFIX}${spec.name} needs the ${spec.role} role and you are ${role}${ask}`;
     }
     return null;
   }

@@ -46,7 +46,10 @@ test('piped demo prints a request number, an active VE and its beancounter table
   assert.match(stdout, /VE 101\s+node1\s+shell:\S+\s+\S+\s+\S+\s+running/);
   assert.match(stdout, /resource\s+held\s+maxheld\s+barrier\s+limit\s+failcnt/);
   assert.match(stdout, /numproc\s+\d+/);
-  assert.match(stdout, /you are now shell:bob\n!approve needs the crew role and you are student/);
+  assert.match(
+    stdout,
+    /you are now shell:bob\nthe command !approve needs the crew role and you are student/,
+  );
 
   assert.ok(existsSync(path.join(cwd, '.crewvz', 'crewvz.db')), 'the SQLite file');
   assert.ok(existsSync(path.join(cwd, '.crewvz', 'pki', 'ca.crt')), 'the PKI');

@@ -64,6 +64,19 @@ describe('dispatcher', () => {
     assert.match((await rig.say('shell:kim', '!xyzzy'))[0] ?? '', /!help lists the commands/);
   });
 
+  test('no refusal or hint starts with the command prefix, so no bot takes it for a command',
+    async () => {
+      const replies = [
+        ...(await rig.say('shell:kim', '!ve')),
+        ...(await rig.say('shell:kim', '!approve 1')),
+        ...(await rig.say('shell:kim', '!xyzzy')),
+      ];
+      assert.equal(replies.length, 3);
+      for (const line of replies) {
+        assert.doesNotMatch(line, /^!/);
+      }
+    });
+
   test('bad arguments get the usage line', async () => {
     assert.deepEqual(await rig.say('irc:crew1', '!approve'), ['usage: !approve N']);
     assert.match((await rig.say('irc:crew1', '!approve seven'))[0] ?? '', /usage: !approve N/);

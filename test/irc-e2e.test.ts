@@ -137,7 +137,7 @@ describe('crewvz on IRC, end to end', () => {
     const pupil = await join('pupil', STUDENT);
     pupil.say(CHANNEL, `!approve ${pendingId}`);
     assert.match((await pupil.waitFor(fromBot(CHANNEL, /./))).params[1],
-      /^!approve needs the crew role and you are student/);
+      /^the command !approve needs the crew role and you are student/);
   });
 
   it('lets the crew member approve under another nick, and refuses the next !approve ' +

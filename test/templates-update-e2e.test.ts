@@ -92,7 +92,7 @@ describe('!templates update', () => {
   test('is for the crew', async () => {
     const lines = await rig.say('shell:bob', '!templates update');
     assert.deepEqual(lines, [
-      '!templates update needs the crew role and you are student; an admin can !grant it',
+      'the command !templates update needs the crew role and you are student; an admin can !grant it',
     ]);
     assert.deepEqual((await readdir(cache)).sort(), ['debian-12.tar.gz', 'ubuntu-22.04.tar.gz']);
   });
