@@ -125,6 +125,20 @@ export interface UbcRow {
   failcnt: number;
 }
 
+/** One template `update` could not bring into the cache, and why. */
+export interface SyncFailure {
+  name: string;
+  reason: string;
+}
+
+/** What `update` answers: template file names by outcome. */
+export interface SyncResult {
+  added: string[];
+  updated: string[];
+  unchanged: string[];
+  failed: SyncFailure[];
+}
+
 export interface PingResult {
   name: string;
   driver: string;

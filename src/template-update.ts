@@ -3,24 +3,11 @@
  * agent's `update`), all at once, and each answers for itself. A node that is down or has no
  * source is reported as such; the others still run.
  */
-import { AgentCode } from '../agent/protocol.ts';
+import { AgentCode, type SyncFailure, type SyncResult } from '../agent/protocol.ts';
 import { agentReason, isAgentFailure, isUnreachable, type NodePool } from './nodes.ts';
 
 /** The agent gives `update` 30 minutes; a little more, so its own timeout answer comes first. */
 export const UPDATE_CALL_TIMEOUT_MS = 31 * 60_000;
-
-export interface SyncFailure {
-  name: string;
-  reason: string;
-}
-
-/** What the agent's `update` answers (docs/provisioning.md). */
-export interface SyncResult {
-  added: string[];
-  updated: string[];
-  unchanged: string[];
-  failed: SyncFailure[];
-}
 
 export type NodeUpdate =
   | { node: string; outcome: 'synced'; result: SyncResult }

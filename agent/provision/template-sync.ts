@@ -14,6 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 
 import { redactUrlCredentials, redactedMessage } from '../redact.ts';
+import type { SyncFailure, SyncResult } from '../protocol.ts';
 import { templateName } from '../templates.ts';
 import { Mutex } from './mutex.ts';
 import { httpsGet, readAll } from './https-get.ts';
@@ -22,18 +23,6 @@ export interface TemplateEntry {
   name: string;
   size: number;
   sha256: string;
-}
-
-export interface SyncFailure {
-  name: string;
-  reason: string;
-}
-
-export interface SyncResult {
-  added: string[];
-  updated: string[];
-  unchanged: string[];
-  failed: SyncFailure[];
 }
 
 export interface SyncOptions {
