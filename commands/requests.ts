@@ -3,7 +3,6 @@ import { addDays, formatDistanceStrict } from 'date-fns';
 
 import { UserFacingError } from '../src/errors.ts';
 import { table } from '../src/format.ts';
-import { loginFor } from '../src/logins.ts';
 import { pickTemplate } from '../src/templates.ts';
 import type { VeRequest } from '../src/store/index.ts';
 import { actorOf } from './actor.ts';
@@ -24,17 +23,14 @@ export const veCreate = define({
   async handler(context) {
     const { services, respond, origin, args } = context;
     const actor = actorOf(context);
-    const username = loginFor(services.store, actor.identity);
-    services.workflow.checkRequestQuota(actor);
+    // Asked first so a refusal needs no network; file() asks again in its transaction, since
+    // another create of the same person may be filed while the template is being picked.
+    services.workflow.checkFiling(actor);
 
     const wanted = args.optionalText('template');
     const template = await pickTemplate(services.nodes, wanted, services.defaultTemplate);
-    const request = services.workflow.file({
-      requester: actor.identity,
-      username,
-      template,
-      origin,
-    });
+    const request = services.workflow.file(actor, { template, origin });
+    const { username } = request;
 
     // Filed even when no node answers: the template is then the node's default, chosen later.
     const what =

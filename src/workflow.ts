@@ -8,6 +8,7 @@ import { subDays } from 'date-fns';
 
 import { UserFacingError } from './errors.ts';
 import type { Logger } from './log.ts';
+import { loginFor } from './logins.ts';
 import { isAgentFailure, isUnreachable, whyUnreachable, type NodePool } from './nodes.ts';
 import type { Notifier } from './notify.ts';
 import type { Progress, Provisioner } from './provisioner.ts';
@@ -76,7 +77,7 @@ export class Workflow {
     );
   }
 
-  checkRequestQuota(actor: Actor): void {
+  private checkRequestQuota(actor: Actor): void {
     const { store, quotas } = this.options;
     if (actor.role === 'admin') {
       return;
@@ -103,19 +104,34 @@ export class Workflow {
     }
   }
 
-  /** Stores a new pending request; the caller has checked the quota and the username. */
-  file(request: NewRequestInput): VeRequest {
+  /**
+   * The login a new request of `actor` would get, after the quota checks; throws a user error
+   * when the person may not file one now. Cheap, so a caller may ask before going to the network.
+   */
+  checkFiling(actor: Actor): string {
+    const username = loginFor(this.options.store, actor.identity);
+    this.checkRequestQuota(actor);
+    return username;
+  }
+
+  /**
+   * Files a new pending request. The login, the quota check, the insert and its audit row run in
+   * one synchronous transaction, so two creates at once cannot both pass the quota or take the
+   * same login: whatever the caller awaits (the template's network call) happens before.
+   */
+  file(actor: Actor, request: Pick<NewRequestInput, 'template' | 'origin'>): VeRequest {
     const { store } = this.options;
     const at = this.at();
     return store.transaction(() => {
-      const filed = store.requests.insert({ ...request, at });
+      const username = this.checkFiling(actor);
+      const filed = store.requests.insert({ ...request, requester: actor.identity, username, at });
       store.audit.add({
         at,
-        actor: request.requester,
+        actor: actor.identity,
         action: 'request filed',
         target: `request #${filed.id}`,
         outcome: 'ok',
-        detail: `template ${request.template ?? '(chosen at approval)'}, login ${request.username}`,
+        detail: `template ${request.template ?? '(chosen at approval)'}, login ${username}`,
       });
       return filed;
     });
