@@ -237,11 +237,14 @@ export class IrcAdapter implements ChatAdapter {
     const [target = '', text = ''] = message.params;
     const nick = message.nick;
     if (!this.handler || !nick || this.isMe(nick)) return;
-    if (text.startsWith('\x01') || !text.trimStart().startsWith('!')) return;
+    if (text.startsWith('\x01') || text.trim() === '') return;
 
     const conversation: Conversation = this.isChannel(target)
       ? { kind: 'channel', room: target }
       : { kind: 'private', room: nick };
+    // In a channel only `!` lines are meant for the bot; in private the `!` may be left out,
+    // and the dispatcher takes the bare command.
+    if (conversation.kind === 'channel' && !text.trimStart().startsWith('!')) return;
     const respond = async (reply: Reply): Promise<void> => {
       this.delivery.respond(conversation, nick, reply);
     };

@@ -129,7 +129,7 @@ describe('crewvz on IRC, end to end', () => {
     assert.match((await impostor.waitFor(fromBot(CHANNEL, /./))).params[1], IDENTIFY);
     impostor.say(CHANNEL, '!ve list');
     const refusal = (await impostor.waitFor(fromBot(CHANNEL, /./))).params[1];
-    assert.match(refusal, /^!ve list /);
+    assert.match(refusal, /^the command !ve list /);
     assert.match(refusal, IDENTIFY);
   });
 
@@ -153,6 +153,21 @@ describe('crewvz on IRC, end to end', () => {
     chief.say(CHANNEL, `!approve ${pendingId}`);
     assert.match((await chief.waitFor(fromBot(CHANNEL, /./))).params[1], IDENTIFY);
   });
+
+  it('answers a private command typed without !, and ignores a bare word in the channel',
+    async () => {
+      owner.say(BOT, 'whoami');
+      assert.match((await owner.waitFor(fromBot('stud2', /you are/))).params[1],
+        /^you are irc:stud2, role student/);
+
+      // The server relays in order: by the answer to !whoami, the bare word has reached the bot.
+      const mark = owner.lines.length;
+      owner.say(CHANNEL, 'whoami');
+      owner.say(CHANNEL, '!whoami');
+      await owner.waitFor(fromBot(CHANNEL, /you are irc:stud2/), { from: mark });
+      const answers = owner.messagesFrom(BOT, mark).filter((l) => /you are/.test(l.params[1]));
+      assert.equal(answers.length, 1, answers.map((l) => l.params[1]).join('\n'));
+    });
 
   it('takes command words in any case', async () => {
     owner.say(BOT, '!VE LIST');
