@@ -7,10 +7,10 @@
  * first or last, and 2.6.32 prints placeholder `dummy` rows. Unlimited is the kernel's LONG_MAX,
  * which differs between 32- and 64-bit kernels; both may show up in one file.
  */
-import { UNLIMITED, type UbcRow, type UbcValue } from './protocol.ts';
+import { LONG_MAX, UNLIMITED, type UbcRow, type UbcValue } from './protocol.ts';
 
 export const LONG_MAX_32 = 2147483647n;
-export const LONG_MAX_64 = 9223372036854775807n;
+export const LONG_MAX_64 = LONG_MAX;
 
 /**
  * The memory cgroup's "no limit" (LONG_MAX rounded down to a 4 KiB page), which VZ7 kernels show

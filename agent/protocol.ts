@@ -176,6 +176,54 @@ export const RESOURCE_UNITS: Readonly<Record<string, ResourceUnit>> = {
 /** Pages are 4 KiB on the x86 kernels OpenVZ runs on. */
 export const PAGE_BYTES = 4096;
 
+/** The kernel's LONG_MAX on 64-bit hosts: vzctl refuses anything larger with exit status 21. */
+export const LONG_MAX = 9223372036854775807n;
+
+/** How a beancounter amount is spelled, for the error messages of the bot and the agent. */
+export const UBC_AMOUNT_RULE =
+  "digits with an optional K, M, G, T, P (pages) or B (bytes) suffix, or 'unlimited'";
+
+/** Why parseUbcAmount refused: not an amount, a suffix on a count of items, or over LONG_MAX. */
+export type UbcAmountProblem = 'spelling' | 'items-suffix' | 'too-large';
+export type UbcAmount = { value: bigint } | { problem: UbcAmountProblem };
+
+const UBC_AMOUNT = /^(0|[1-9][0-9]*)([KMGTPB])?$/i;
+const UBC_SUFFIX_BYTES: Readonly<Record<string, bigint>> = {
+  K: 1n << 10n,
+  M: 1n << 20n,
+  G: 1n << 30n,
+  T: 1n << 40n,
+  P: BigInt(PAGE_BYTES),
+  B: 1n,
+};
+
+/**
+ * One beancounter amount as vzctl(8) reads it ("User Beancounter limits"), in the resource's own
+ * unit: plain digits are taken as they are; a suffixed size is converted to whole pages for a
+ * pages resource; counts of items take no suffix; `unlimited` is LONG_MAX. The one parser the bot,
+ * the agent's validator and the simulator all use, so they accept the same spellings.
+ */
+export function parseUbcAmount(text: string, unit: ResourceUnit): UbcAmount {
+  if (text === UNLIMITED) {
+    return { value: LONG_MAX };
+  }
+  const match = UBC_AMOUNT.exec(text);
+  if (!match) {
+    return { problem: 'spelling' };
+  }
+  const [, digits = '0', suffix] = match;
+  if (suffix === undefined) {
+    const value = BigInt(digits);
+    return value > LONG_MAX ? { problem: 'too-large' } : { value };
+  }
+  if (unit === 'items') {
+    return { problem: 'items-suffix' };
+  }
+  const bytes = BigInt(digits) * (UBC_SUFFIX_BYTES[suffix.toUpperCase()] ?? 1n);
+  const value = unit === 'pages' ? bytes / BigInt(PAGE_BYTES) : bytes;
+  return value > LONG_MAX ? { problem: 'too-large' } : { value };
+}
+
 export const VE_ID_MIN = 101;
 export const VE_ID_MAX = 2147483644;
 

@@ -7,8 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DriverError } from './driver.ts';
-import type { VeStatus } from './protocol.ts';
-import { parseLimit } from './ubc-amount.ts';
+import { RESOURCE_UNITS, parseUbcAmount, type VeStatus } from './protocol.ts';
 
 export const STATE_FILE = 'sim-state.json';
 const STATE_VERSION = 1;
@@ -122,9 +121,13 @@ export function limitsOrThrow(limits: Record<string, string>): SimVe['limits'] {
 
 /** vzctl refuses a value it cannot read with 21 and this message. */
 export function limitOrThrow(resource: string, value: string): { barrier: string; limit: string } {
-  const parsed = parseLimit(resource, value);
-  if (parsed === null) {
+  const unit = RESOURCE_UNITS[resource] ?? 'items';
+  const [barrierText = '', limitText = barrierText, extra] = value.split(':');
+  const barrier = parseUbcAmount(barrierText, unit);
+  const limit = parseUbcAmount(limitText, unit);
+
+  if (extra !== undefined || !('value' in barrier) || !('value' in limit)) {
     throw new DriverError(VZ_BAD_PARAM, [`Bad parameter for --${resource}: ${value}`]);
   }
-  return { barrier: parsed.barrier.toString(), limit: parsed.limit.toString() };
+  return { barrier: barrier.value.toString(), limit: limit.value.toString() };
 }

@@ -4,11 +4,13 @@
  * says what it must look like.
  */
 import {
-  PAGE_BYTES,
+  LONG_MAX,
   RESOURCE_UNITS,
+  UBC_AMOUNT_RULE,
   VE_ID_MAX,
   VE_ID_MIN,
   checkUsername as usernameRefusal,
+  parseUbcAmount,
 } from './protocol.ts';
 
 export class ValidationError extends Error {
@@ -18,14 +20,10 @@ export class ValidationError extends Error {
   }
 }
 
-/** The kernel's LONG_MAX on 64-bit hosts: vzctl refuses anything larger with exit status 21. */
-export const LONG_MAX = 9223372036854775807n;
-
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 const MAX_STRING_LENGTH = 255;
 const DECIMAL_ID = /^[1-9][0-9]{0,9}$/;
 const TEMPLATE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$/;
-const UB_VALUE = /^(0|[1-9][0-9]{0,18})([KMGPkmgp])?$/;
 
 /** A short, safe description of a bad value for an error message: never raw control bytes. */
 export function describeValue(value: unknown): string {
@@ -141,41 +139,19 @@ export function checkResource(value: unknown): string {
   return name;
 }
 
-const SUFFIX_BYTES: Record<string, bigint> = {
-  K: 1024n,
-  M: 1024n ** 2n,
-  G: 1024n ** 3n,
-  P: BigInt(PAGE_BYTES),
-};
-
-/** The value in the resource's own unit, as vzctl would compute it, to compare with LONG_MAX. */
-function inResourceUnit(digits: bigint, suffix: string | undefined, resource: string): bigint {
-  if (suffix === undefined) {
-    return digits;
-  }
-  const bytes = digits * (SUFFIX_BYTES[suffix.toUpperCase()] ?? 1n);
-  return RESOURCE_UNITS[resource] === 'pages' ? bytes / BigInt(PAGE_BYTES) : bytes;
-}
-
 function checkUbValue(text: string, label: string, resource: string): string {
-  if (text === 'unlimited') {
+  const unit = RESOURCE_UNITS[resource] ?? 'items';
+  const parsed = parseUbcAmount(text, unit);
+  if ('value' in parsed) {
     return text;
   }
-  const match = UB_VALUE.exec(text);
-  if (!match) {
-    throw new ValidationError(
-      `${label} must be digits with an optional K, M, G or P suffix, or 'unlimited', ` +
-        `got ${describeValue(text)}`,
-    );
-  }
-  const [, digits = '', suffix] = match;
-  if (suffix !== undefined && RESOURCE_UNITS[resource] === 'items') {
+  if (parsed.problem === 'items-suffix') {
     throw new ValidationError(`${label} for ${resource} counts items: give plain digits`);
   }
-  if (inResourceUnit(BigInt(digits), suffix, resource) > LONG_MAX) {
+  if (parsed.problem === 'too-large') {
     throw new ValidationError(`${label} is larger than ${LONG_MAX}; say 'unlimited' instead`);
   }
-  return text;
+  throw new ValidationError(`${label} must be ${UBC_AMOUNT_RULE}, got ${describeValue(text)}`);
 }
 
 export interface UbLimits {

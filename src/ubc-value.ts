@@ -1,42 +1,26 @@
 /**
- * The bot's own check of `!ve set ID RESOURCE BARRIER[:LIMIT]` before anything goes to a node:
- * the resource is a beancounter, each value is digits with an optional K, M, G or P suffix (not
- * for counts of items) or `unlimited`, and the barrier is not above the limit. The agent checks
+ * The bot's own check of `!ve set ID RESOURCE BARRIER[:LIMIT]` before anything goes to a node.
+ * Each value is read by the wire protocol's parseUbcAmount, the parser the agent uses too, so
+ * the bot never passes a spelling the agent refuses nor refuses one it takes. The agent checks
  * again; this is so the person gets the bot's words and usage line, not the agent's.
  */
-import { PAGE_BYTES, RESOURCE_UNITS, UNLIMITED } from '../agent/protocol.ts';
+import { LONG_MAX, RESOURCE_UNITS, UBC_AMOUNT_RULE, parseUbcAmount } from '../agent/protocol.ts';
 import { BadArgumentsError } from './errors.ts';
 import { echo } from './tokenize.ts';
 
-const AMOUNT = /^(0|[1-9][0-9]{0,18})([KMGP])?$/i;
-const SUFFIX_BYTES: Record<string, bigint> = {
-  K: 1024n,
-  M: 1024n ** 2n,
-  G: 1024n ** 3n,
-  P: BigInt(PAGE_BYTES),
-};
-
-/** A value in the resource's own unit (pages, bytes or items); unlimited is the largest. */
+/** A value in the resource's own unit (pages, bytes or items); unlimited is LONG_MAX. */
 function amount(text: string, resource: string, label: string): bigint {
-  if (text === UNLIMITED) {
-    return 2n ** 63n;
+  const parsed = parseUbcAmount(text, RESOURCE_UNITS[resource] ?? 'items');
+  if ('value' in parsed) {
+    return parsed.value;
   }
-  const match = AMOUNT.exec(text);
-  if (!match) {
-    throw new BadArgumentsError(
-      `${label} '${echo(text)}' must be digits with an optional K, M, G or P suffix, or unlimited`,
-    );
-  }
-  const [, digits = '0', suffix] = match;
-  const unit = RESOURCE_UNITS[resource];
-  if (suffix === undefined) {
-    return BigInt(digits);
-  }
-  if (unit === 'items') {
+  if (parsed.problem === 'items-suffix') {
     throw new BadArgumentsError(`${resource} counts items: give ${label} as plain digits`);
   }
-  const bytes = BigInt(digits) * (SUFFIX_BYTES[suffix.toUpperCase()] ?? 1n);
-  return unit === 'pages' ? bytes / BigInt(PAGE_BYTES) : bytes;
+  if (parsed.problem === 'too-large') {
+    throw new BadArgumentsError(`${label} is larger than ${LONG_MAX}; say unlimited instead`);
+  }
+  throw new BadArgumentsError(`${label} '${echo(text)}' must be ${UBC_AMOUNT_RULE}`);
 }
 
 /** Throws a BadArgumentsError saying what is wrong with the resource or the value. */

@@ -230,7 +230,7 @@ describe('agent protocol: 1003 for hostile and malformed arguments', () => {
     ['three parts', 'set', () => [101, 'numproc', '1:2:3'], /at most one/],
     ['numeric BARRIER', 'set', () => [101, 'numproc', 100], /must be a string/],
     ['empty LIMIT', 'set', () => [101, 'numproc', '100:'], /LIMIT/],
-    ['bad suffix', 'set', () => [101, 'kmemsize', '10T'], /BARRIER/],
+    ['bad suffix', 'set', () => [101, 'kmemsize', '10Q'], /BARRIER/],
   ];
 
   for (const [title, command, args, message] of cases) {

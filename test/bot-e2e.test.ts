@@ -317,11 +317,12 @@ describe('after the new-user trial', () => {
     assert.equal(above[1], usage);
     assert.match(text(await rig.say(CREW, `!ve set ${ve} nosuch 5`)), /'nosuch' is not a/);
 
-    // Too large for the kernel: only the agent knows, and says so with code 1003.
-    const agentSays = await rig.say(CREW, `!ve set ${ve} numproc 9999999999999999999`);
-    assert.match(agentSays[0] ?? '', new RegExp(`node1 refused that for VE ${ve}: BARRIER`));
-    assert.equal(agentSays[1], usage);
-    assert.doesNotMatch(agentSays.join('\n'), /code 1003|usage: set ID/);
+    // Too large for the kernel: the bot reads it with the agent's own parser (parseUbcAmount),
+    // so it refuses with its words and usage line, never the agent's code 1003.
+    const tooLarge = await rig.say(CREW, `!ve set ${ve} numproc 9999999999999999999`);
+    assert.match(tooLarge[0] ?? '', /BARRIER is larger than 9223372036854775807/);
+    assert.equal(tooLarge[1], usage);
+    assert.doesNotMatch(tooLarge.join('\n'), /code 1003|usage: set ID/);
     assert.match(text(await rig.say(CREW, `!ve set ${ve} numproc 400:500`)), /set to 400:500/);
   });
 
