@@ -8,14 +8,11 @@
  *   await editBeancounters(agent.ubcFile, (blocks) => grow(blocks, '101', 'numproc', 2));
  *   await rig.poll(); rig.screen.take();                 // the lines printed since last take
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
 
 import {
   formatBeancounters,
@@ -31,85 +28,32 @@ import type { BotConfig } from '../../src/config.ts';
 import { silentLogger } from '../../src/log.ts';
 import { parseAlertsConfig, type AlertsSettings } from '../../src/watcher/config.ts';
 import type { BeancounterWatcher } from '../../src/watcher/watcher.ts';
-import { freePort } from './bot-rig.ts';
+import { startAgentProcess, type AgentProcess } from './agent-process.ts';
 import { makeTestPki } from './pki.ts';
 
 const MAIN = fileURLToPath(new URL('./quiet-agent-main.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
-const AGENT_READY_MS = 15_000;
 
-export interface QuietAgent {
-  port: number;
+export interface QuietAgent extends AgentProcess {
   ubcFile: string;
-  stop(): Promise<void>;
-  /** Starts it again on the same port and state, after stop(). */
-  start(): Promise<void>;
-  cleanup(): Promise<void>;
 }
 
 export async function startQuietAgent(): Promise<QuietAgent> {
   const pki = await makeTestPki();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'crewvz-alerts-agent-'));
-  const port = await freePort();
   const stateDir = path.join(dir, 'state');
-  const configFile = path.join(dir, 'agent.yaml');
-  await writeFile(configFile, stringify({
-    name: 'node1',
-    listen: `127.0.0.1:${port}`,
-    pki: pki.dir,
-    driver: 'sim',
-    stateDir,
-    templates: path.join(dir, 'templates'),
-    logLevel: 'warn',
-  }));
-  let child: ChildProcess | null = null;
-
-  const start = async (): Promise<void> => {
-    const spawned = spawn(process.execPath, ['--import', TSX, MAIN, '--config', configFile], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    child = spawned;
-    const deadline = Date.now() + AGENT_READY_MS;
-    // The sim writes its beancounters file before the port opens, so both are ready together.
-    while (!(await accepts(port))) {
-      if (spawned.exitCode !== null || Date.now() > deadline) {
-        throw new Error(`test agent did not start (exit ${spawned.exitCode})`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  };
-  const stop = async (): Promise<void> => {
-    const running = child;
-    child = null;
-    if (!running || running.exitCode !== null) {
-      return;
-    }
-    const exited = new Promise((resolve) => running.once('exit', resolve));
-    running.kill('SIGTERM');
-    await exited;
-  };
-  await start();
-  return {
-    port,
-    ubcFile: path.join(stateDir, 'user_beancounters'),
-    stop,
-    start,
-    async cleanup() {
-      await stop();
-      await rm(dir, { recursive: true, force: true });
+  // The sim writes its beancounters file before the port opens, so both are ready together.
+  const agent = await startAgentProcess({
+    dir,
+    config: {
+      name: 'node1',
+      pki: pki.dir,
+      driver: 'sim',
+      stateDir,
+      templates: path.join(dir, 'templates'),
     },
-  };
-}
-
-async function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
+    args: (file) => [MAIN, '--config', file],
   });
+  return Object.assign(agent, { ubcFile: path.join(stateDir, 'user_beancounters') });
 }
 
 /** Reads the agent's beancounters file, lets `edit` change it, and writes it back atomically. */
