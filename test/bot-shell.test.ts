@@ -4,26 +4,24 @@
  * printed, and `crewvz bot` with the terminal adapter keeps its JSON logs out of the chat.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 
 import { ShellAdapter } from '../adapters/shell.ts';
 import type { InboundMessage } from '../adapters/types.ts';
 import { freePort } from './helpers/bot-rig.ts';
+import { killAll, runCli } from './helpers/cli-run.ts';
 import { makeTestPki } from './helpers/pki.ts';
 
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
 const dirs: string[] = [];
 
 after(async () => {
+  killAll();
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
@@ -100,20 +98,10 @@ describe('crewvz bot with the terminal adapter', () => {
         alerts: { enabled: false },
       }),
     );
-    const child = spawn(process.execPath, ['--import', TSX, CLI, 'bot', '--config', configFile], {
+    const { status, stdout, stderr } = await runCli(['bot', '--config', configFile], {
       cwd: dir,
-      stdio: ['pipe', 'pipe', 'pipe'],
+      input: '/as shell:root\n!whoami\n!ve list\n',
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.stdin.end('/as shell:root\n!whoami\n!ve list\n');
-    const status = await new Promise<number | null>((resolve) => child.once('exit', resolve));
 
     assert.equal(status, 0, stderr);
     assert.match(stdout, /\/as is only available in the demo/);

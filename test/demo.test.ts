@@ -1,42 +1,32 @@
 /** `crewvz demo` as `npm start` runs it, in a fresh folder, with commands piped in. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import { demoLogin } from '../src/demo.ts';
+import { killAll, runCli } from './helpers/cli-run.ts';
 
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
-let cwd = '';
+const dirs: string[] = [];
 
 after(async () => {
-  if (cwd) {
-    await rm(cwd, { recursive: true, force: true });
-  }
+  killAll();
+  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
-test('piped demo prints a request number, an active VE and its beancounter table', async () => {
-  cwd = await mkdtemp(path.join(os.tmpdir(), 'crewvz-demo-'));
-  const child = spawn(process.execPath, ['--import', TSX, CLI, 'demo'], {
-    cwd,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  child.stdin.end('!ve create\n!approve 1\n!ve list\n!ve ubc 101\n/as shell:bob\n!approve 1\n');
+async function freshFolder(): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'crewvz-demo-'));
+  dirs.push(dir);
+  return dir;
+}
 
-  const status = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+const FIRST_RUN = '!ve create\n!approve 1\n!ve list\n!ve ubc 101\n/as shell:bob\n!approve 1\n';
+
+test('piped demo prints a request number, an active VE and its beancounter table', async () => {
+  const cwd = await freshFolder();
+  const { status, stdout, stderr } = await runCli(['demo'], { cwd, input: FIRST_RUN });
   assert.equal(status, 0, `exit status; stderr: ${stderr}`);
 
   assert.match(stdout, /crewvz demo: you are shell:\S+, an admin/);
@@ -66,17 +56,13 @@ test('piped demo prints a request number, an active VE and its beancounter table
 });
 
 test('a second run suggests what fits the data folder, and !whoami names the demo', async () => {
-  const child = spawn(process.execPath, ['--import', TSX, CLI, 'demo'], {
-    cwd,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stdin.end('!whoami\n');
-  assert.equal(await new Promise((resolve) => child.once('exit', resolve)), 0);
+  // Its own folder, made by a first run, so that this test does not lean on the one above.
+  const cwd = await freshFolder();
+  const first = await runCli(['demo'], { cwd, input: FIRST_RUN });
+  assert.equal(first.status, 0, `first run; stderr: ${first.stderr}`);
 
+  const { status, stdout, stderr } = await runCli(['demo'], { cwd, input: '!whoami\n' });
+  assert.equal(status, 0, `second run; stderr: ${stderr}`);
   assert.match(stdout, /^ {2}!approve 2 /m, 'request #1 is done; the next one is #2');
   assert.match(stdout, /^ {2}!ve ubc 101 /m, 'VE 101 exists');
   assert.match(stdout, /role admin \(the demo makes you admin\)/);
