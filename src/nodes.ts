@@ -126,6 +126,23 @@ export function isAgentFailure(error: unknown): error is AgentCallError {
   return error instanceof AgentCallError;
 }
 
+/**
+ * Agent codes that mean a bug in the bot or the agent, or a version mismatch between them, not
+ * something the person in chat can act on: their lines (`cannot run /usr/sbin/vzctl: spawn
+ * ENOENT`) are for the log, never for chat.
+ */
+const BUG_CODES: readonly number[] = [
+  AgentCode.MALFORMED_JSON,
+  AgentCode.UNKNOWN_COMMAND,
+  AgentCode.REQUEST_TOO_LARGE,
+  AgentCode.INTERNAL,
+];
+
+/** True for an agent answer that only a programmer or the node's admin can act on. */
+export function isAgentBug(error: unknown): error is AgentCallError {
+  return isAgentFailure(error) && BUG_CODES.includes(error.code);
+}
+
 /** A few words on why a node did not answer, for `!nodes` and replies. */
 export function whyUnreachable(error: unknown): string {
   if (isUnreachable(error)) {
@@ -137,11 +154,15 @@ export function whyUnreachable(error: unknown): string {
   return 'no answer';
 }
 
-/** What an agent said, in words: the code explained, then the program's own lines. */
+/**
+ * What an agent said, in words: the code explained, then the program's own lines (left out for
+ * a bug code: those carry internals, and the caller logs the error).
+ */
 export function agentReason(error: AgentCallError): string {
-  const lines = error.lines.filter((line) => line.trim() !== '');
-  const said = lines.length > 0 ? `: ${lines.join('; ')}` : '';
-  return `${describeCode(error.code)} (code ${error.code})${said}`;
+  const said = BUG_CODES.includes(error.code) ? [] : error.lines;
+  const lines = said.filter((line) => line.trim() !== '');
+  const words = lines.length > 0 ? `: ${lines.join('; ')}` : '';
+  return `${describeCode(error.code)} (code ${error.code})${words}`;
 }
 
 /**
@@ -149,7 +170,8 @@ export function agentReason(error: AgentCallError): string {
  * (`VE 101`); `changing` says whether the call would have changed it (so the reply may say it
  * was not). Arguments the agent refused come back as a BadArgumentsError, so the dispatcher adds
  * the chat command's usage line rather than the agent's. Anything that is neither an agent
- * answer nor an unreachable node is a bug and is passed on untouched.
+ * answer nor an unreachable node, and an agent answer with a bug code, is passed on untouched:
+ * the dispatcher logs it with a reference and gives a generic reply.
  */
 export function explainNodeError(
   error: unknown,
@@ -163,6 +185,9 @@ export function explainNodeError(
       `node ${node} unreachable (${error.short}); ${outcome}, try again later`,
       { cause: error },
     );
+  }
+  if (isAgentBug(error)) {
+    return error;
   }
   if (isAgentFailure(error) && error.code === AgentCode.INVALID_ARGUMENTS) {
     const reason = error.lines.find((line) => line.trim() !== '' && !line.startsWith('usage:'));

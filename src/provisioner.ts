@@ -94,7 +94,7 @@ export class Provisioner {
     }
     const reason = agentReason(error);
     this.move(request, 'provisioning', 'failed', actor, reason);
-    log.warn({ code: error.code }, 'create failed');
+    log.warn({ err: error, code: error.code }, 'create failed');
     await this.announce(request, progress, tellRequester, {
       lines: [`creating VE ${veId} on ${node} failed: ${reason}; request #${id} is failed`],
     });
