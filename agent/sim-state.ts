@@ -3,9 +3,9 @@
  * the state directory. Writes go to a temporary file renamed over the old one, so a crash never
  * leaves half a file behind.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from './atomic-file.ts';
 import { DriverError } from './driver.ts';
 import { RESOURCE_UNITS, parseUbcAmount, type VeStatus } from './protocol.ts';
 
@@ -65,23 +65,12 @@ export async function loadSimState(file: string): Promise<SimState> {
 }
 
 export async function saveSimState(file: string, state: SimState): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
   await writeFileAtomic(file, `${JSON.stringify(state, null, 2)}\n`);
 }
 
-/** Writes `text` to a sibling temporary file and renames it over `file`. */
-export async function writeFileAtomic(file: string, text: string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-
-  try {
-    // 'wx' (O_EXCL): a symlink planted at the temporary name is refused, never written through.
-    await writeFile(temporary, text, { mode: 0o644, flag: 'wx' });
-    await rename(temporary, file);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
-}
+/** Kept for test/helpers/alerts-rig.ts, which imports it from here. */
+export { writeFileAtomic };
 
 function isState(value: unknown): value is SimState {
   if (typeof value !== 'object' || value === null) {

@@ -2,13 +2,14 @@
  * The sim's beancounters file, kept in the kernel's format. Whatever is on disk is the truth:
  * tests and demos may rewrite it by hand, and the sim reads it again every time.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { writeFileAtomic } from './atomic-file.ts';
 import {
   formatBeancounters,
   parseBeancounterBlocks,
   type BeancounterBlock,
 } from './beancounters.ts';
-import { writeFileAtomic } from './sim-state.ts';
 
 export class SimUbcFile {
   /** `rebuild` gives the blocks a freshly booted node would show, for a missing file. */
@@ -29,6 +30,7 @@ export class SimUbcFile {
   }
 
   async write(blocks: readonly BeancounterBlock[]): Promise<void> {
+    await mkdir(path.dirname(this.file), { recursive: true });
     await writeFileAtomic(this.file, formatBeancounters(blocks));
   }
 

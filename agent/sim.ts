@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { parseBeancounters, type BeancounterBlock } from './beancounters.ts';
 import { DriverError, type CreateSpec, type Driver } from './driver.ts';
+import { Mutex } from './mutex.ts';
 import type { UbcRow, VeStatus } from './protocol.ts';
 import {
   blockFor,
@@ -76,7 +77,8 @@ class SimDriver implements Driver {
   private readonly now: () => Date;
   private readonly random: Random;
   private readonly quietTicks = new Map<string, number>();
-  private queue: Promise<unknown> = Promise.resolve();
+  /** One change of state or beancounters at a time, in the order asked. */
+  private readonly lock = new Mutex();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -95,7 +97,7 @@ class SimDriver implements Driver {
 
   async init(): Promise<void> {
     try {
-      await this.exclusive(async () => this.ubcFile.write(await this.ubcFile.readBlocks()));
+      await this.lock.run(async () => this.ubcFile.write(await this.ubcFile.readBlocks()));
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       throw new Error(`${this.ubcFile.file}: ${reason}; fix the file or remove it to start afresh`);
@@ -120,7 +122,7 @@ class SimDriver implements Driver {
   }
 
   async create(spec: CreateSpec): Promise<VeStatus> {
-    return this.exclusive(async () => {
+    return this.lock.run(async () => {
       if (this.state.ves[spec.id]) {
         throw new DriverError(VZ_FS_PRVT_EXISTS, [
           `Private area already exists in /vz/private/${spec.id}`,
@@ -153,7 +155,7 @@ class SimDriver implements Driver {
   }
 
   async start(id: number): Promise<VeStatus> {
-    return this.exclusive(async () => {
+    return this.lock.run(async () => {
       const ve = this.existing(id);
       if (ve.state === 'running') {
         throw new DriverError(VZ_VE_RUNNING, ['Container is already running']);
@@ -164,7 +166,7 @@ class SimDriver implements Driver {
   }
 
   async stop(id: number): Promise<VeStatus> {
-    return this.exclusive(async () => {
+    return this.lock.run(async () => {
       const ve = this.existing(id);
       if (ve.state !== 'running') {
         this.logger.info({ ve: id }, NOT_RUNNING_MESSAGE);
@@ -176,7 +178,7 @@ class SimDriver implements Driver {
   }
 
   async restart(id: number): Promise<VeStatus> {
-    return this.exclusive(async () => {
+    return this.lock.run(async () => {
       const ve = this.existing(id);
       if (ve.state === 'running') {
         await this.halt(ve);
@@ -187,7 +189,7 @@ class SimDriver implements Driver {
   }
 
   async remove(id: number): Promise<void> {
-    await this.exclusive(async () => {
+    await this.lock.run(async () => {
       const ve = this.existing(id);
 
       // vzctl destroy refuses a running VE (32, "Stop it first."), so remove stops it first.
@@ -208,7 +210,7 @@ class SimDriver implements Driver {
   }
 
   async set(id: number, resource: string, barrier: string, limit?: string): Promise<void> {
-    await this.exclusive(async () => {
+    await this.lock.run(async () => {
       const ve = this.existing(id);
       const value = limitOrThrow(resource, limit === undefined ? barrier : `${barrier}:${limit}`);
       ve.limits[resource] = value;
@@ -227,7 +229,7 @@ class SimDriver implements Driver {
 
   /** Like useradd + authorized_keys in the VE's private area: the VE need not be running. */
   async addUser(id: number, username: string, publicKey: string): Promise<void> {
-    await this.exclusive(async () => {
+    await this.lock.run(async () => {
       const ve = this.existing(id);
       ve.users = { ...ve.users, [username]: publicKey };
       await saveSimState(this.stateFile, this.state);
@@ -239,14 +241,8 @@ class SimDriver implements Driver {
       clearInterval(this.timer);
       this.timer = null;
     }
-    await this.queue.catch(() => undefined);
-  }
-
-  /** Runs one change of state or beancounters at a time, in the order asked. */
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(work, work);
-    this.queue = result.catch(() => undefined);
-    return result;
+    // Waits for the changes already queued.
+    await this.lock.run(async () => undefined);
   }
 
   private existing(id: number): SimVe {
@@ -277,7 +273,7 @@ class SimDriver implements Driver {
 
   private async loadTick(): Promise<void> {
     try {
-      await this.exclusive(async () => {
+      await this.lock.run(async () => {
         const blocks = await this.ubcFile.readBlocks();
         loadStep(blocks, Object.values(this.state.ves), this.random, this.quietTicks);
         await this.ubcFile.write(blocks);

@@ -4,7 +4,7 @@ import pino from 'pino';
 
 import { DriverError } from '../agent/driver.ts';
 import { AddressPool, PoolExhaustedError, parsePool } from '../agent/provision/addresses.ts';
-import { Mutex } from '../agent/provision/mutex.ts';
+import { KeyedMutex, Mutex } from '../agent/mutex.ts';
 import { StepFailedError, runSteps, type Step } from '../agent/provision/steps.ts';
 import { AgentCode } from '../agent/protocol.ts';
 
@@ -104,6 +104,25 @@ describe('Mutex', () => {
     assert.deepEqual(order, ['a', 'b', 'c']);
     const statuses = results.map((result) => result.status);
     assert.deepEqual(statuses, ['fulfilled', 'rejected', 'fulfilled']);
+  });
+});
+
+describe('KeyedMutex', () => {
+  it('queues work under one key and lets other keys run alongside', async () => {
+    const locks = new KeyedMutex();
+    const running = new Map<string, number>();
+    let most = 0;
+    const job = (key: string) =>
+      locks.run(key, async () => {
+        running.set(key, (running.get(key) ?? 0) + 1);
+        assert.equal(running.get(key), 1, `two jobs at once under ${key}`);
+        most = Math.max(most, [...running.values()].reduce((a, b) => a + b, 0));
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        running.set(key, (running.get(key) ?? 1) - 1);
+      });
+
+    await Promise.all([job('/a'), job('/a'), job('/b'), job('/b')]);
+    assert.equal(most, 2);
   });
 });
 

@@ -8,7 +8,7 @@
  */
 import os from 'node:os';
 
-import { Mutex } from './mutex.ts';
+import { Mutex } from '../mutex.ts';
 
 /** Strict dotted-quad IPv4, no leading zeros: it goes into scripts, so no surprises. */
 const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { QUERY_TIMEOUT_MS, outputLines, run } from '../run.ts';
-import { Mutex } from './mutex.ts';
+import { Mutex } from '../mutex.ts';
 
 /** The GECOS field of every account crewvz makes; remove refuses accounts without it. */
 export const ACCOUNT_COMMENT = 'crewvz';

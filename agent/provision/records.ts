@@ -7,7 +7,7 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 
-import { readOwnFile, writeFileAtomic } from './atomic-file.ts';
+import { readOwnFile, writeFileAtomic } from '../atomic-file.ts';
 
 export interface ProvisionRecord {
   id: number;

@@ -7,24 +7,14 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
-import { readOwnFile, writeFileAtomic } from './atomic-file.ts';
-import { Mutex } from './mutex.ts';
+import { readOwnFile, writeFileAtomic } from '../atomic-file.ts';
+import { KeyedMutex } from '../mutex.ts';
 
 /** Readable by the web server, which does not run as root. */
 const MAP_MODE = 0o644;
 
-const locks = new Map<string, Mutex>();
-
-function lockFor(file: string): Mutex {
-  const key = path.resolve(file);
-  let lock = locks.get(key);
-
-  if (lock === undefined) {
-    lock = new Mutex();
-    locks.set(key, lock);
-  }
-  return lock;
-}
+/** Writers of one map file queue behind each other. */
+const locks = new KeyedMutex();
 
 /** The key and value of a map line; null for comments, blanks and anything else. */
 function entryOf(line: string): [string, string] | null {
@@ -56,7 +46,7 @@ async function readMap(file: string): Promise<{ lines: string[]; mode: number }>
 }
 
 async function rewrite(file: string, edit: (lines: string[]) => string[] | null): Promise<void> {
-  await lockFor(file).run(async () => {
+  await locks.run(path.resolve(file), async () => {
     const { lines, mode } = await readMap(file);
     const edited = edit(lines);
 

@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { redactUrlCredentials, redactedMessage } from '../redact.ts';
 import type { SyncFailure, SyncResult } from '../protocol.ts';
 import { templateName } from '../templates.ts';
-import { Mutex } from './mutex.ts';
+import { KeyedMutex } from '../mutex.ts';
 import { httpsGet, readAll } from './https-get.ts';
 
 export interface TemplateEntry {
@@ -40,14 +40,8 @@ const SHA256 = /^[0-9a-f]{64}$/;
 const INDEX = 'index.json';
 const MAX_INDEX_BYTES = 1024 * 1024;
 
-const locks = new Map<string, Mutex>();
-
-function lockFor(cacheDir: string): Mutex {
-  const key = path.resolve(cacheDir);
-  const lock = locks.get(key) ?? new Mutex();
-  locks.set(key, lock);
-  return lock;
-}
+/** One sync per cache folder at a time. */
+const locks = new KeyedMutex();
 
 /** Checks index.json's shape so a bad entry cannot name a path outside the cache. */
 export function parseIndex(text: string, where: string): TemplateEntry[] {
@@ -188,7 +182,7 @@ export async function syncTemplates(options: SyncOptions): Promise<SyncResult> {
     throw new Error(`templateSource ${options.source} must be an absolute directory or https URL`);
   }
 
-  return lockFor(options.cacheDir).run(async () => {
+  return locks.run(path.resolve(options.cacheDir), async () => {
     const index = await loadIndex(options);
     const result: SyncResult = { added: [], updated: [], unchanged: [], failed: [] };
     await mkdir(options.cacheDir, { recursive: true, mode: 0o755 });

@@ -33,10 +33,15 @@ export async function readOwnFile(file: string): Promise<{ text: string; mode: n
   }
 }
 
+/**
+ * The one atomic write of the agent, for provisioning (map, records) and the simulator (state,
+ * beancounters). `mode` is set on the open handle, so the umask never decides it and the file is
+ * never readable beyond `mode`, not even for a moment.
+ */
 export async function writeFileAtomic(
   target: string,
   content: string,
-  mode: number,
+  mode = 0o644,
 ): Promise<void> {
   const directory = path.dirname(target);
   const temp = path.join(directory, `.${path.basename(target)}.${randomBytes(6).toString('hex')}`);
