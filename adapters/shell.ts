@@ -14,6 +14,7 @@ import type {
   MessageHandler,
   Reply,
 } from './types.ts';
+import { IDENTITY_PATTERN as IDENTITY } from '../src/roles.ts';
 
 export interface ShellAdapterOptions {
   input: NodeJS.ReadableStream;
@@ -31,8 +32,6 @@ export interface ShellAdapterOptions {
 
 const ROOM = 'terminal';
 
-/** `adapter:id`: a lowercase adapter name, then an id with no spaces or control characters. */
-const IDENTITY = /^[a-z][a-z0-9]*:[^\s\p{Cc}]+$/u;
 const ID = /^[^\s\p{Cc}:]+$/u;
 
 export class ShellAdapter implements ChatAdapter {

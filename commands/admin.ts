@@ -72,6 +72,16 @@ export const nodes = define({
   },
 });
 
+/** Refuses what cannot be an identity, echoing it safely (no control characters, short). */
+function checkIdentity(identity: string): void {
+  if (!isIdentity(identity)) {
+    throw new UserFacingError(
+      `'${echo(identity)}' is not an identity; write it as adapter:id, the way the person's ` +
+        `network vouches for them (shell:login, irc:account, slack:userid); !whoami shows yours`,
+    );
+  }
+}
+
 export const grant = define({
   name: 'grant',
   usage: 'grant IDENTITY ROLE',
@@ -86,12 +96,7 @@ export const grant = define({
     const { services, respond, args } = context;
     const identity = args.text('IDENTITY');
     const role = args.text('ROLE').toLowerCase();
-    if (!isIdentity(identity)) {
-      throw new UserFacingError(
-        `'${echo(identity)}' is not an identity; write it as adapter:id, the way the person's ` +
-          `network vouches for them (shell:login, irc:account, slack:userid); !whoami shows yours`,
-      );
-    }
+    checkIdentity(identity);
     if (role !== 'crew') {
       throw new UserFacingError('only crew can be granted in chat; admins are set in the config');
     }
@@ -122,6 +127,7 @@ export const revoke = define({
   async handler(context) {
     const { services, respond, args } = context;
     const identity = args.text('IDENTITY');
+    checkIdentity(identity);
     const { role, source } = services.roles.explain(identity);
     if (source === 'config') {
       throw new UserFacingError(`${identity} is ${role} in the config file; change it there`);

@@ -23,7 +23,7 @@ function groupHelp(
     throw new UserFacingError(`no command '${echo(group)}'; !help lists them all`);
   }
   const usable = members.filter((spec) => allowed(spec, role));
-  const lines = [`!${group} has these subcommands:`, ...usageLines(usable)];
+  const lines = [`the !${group} group has these subcommands:`, ...usageLines(usable)];
   const hidden = members.length - usable.length;
   if (hidden > 0) {
     lines.push(`(and ${hidden} more for the crew)`);
@@ -31,9 +31,10 @@ function groupHelp(
   return { lines, long: true };
 }
 
+/** One line a command; each starts with a bullet, as no reply line may start with the prefix. */
 function usageLines(specs: readonly CommandSpec[]): string[] {
   const width = Math.max(...specs.map((spec) => spec.usage.length + 1));
-  return specs.map((spec) => `!${spec.usage}`.padEnd(width + 2) + spec.summary);
+  return specs.map((spec) => `· !${spec.usage}`.padEnd(width + 4) + spec.summary);
 }
 
 export const help = define({
@@ -55,7 +56,7 @@ export const help = define({
         await respond(groupHelp(services.registry, asked, caller.role));
         return;
       }
-      const lines = [`!${spec.usage}`, `  ${spec.summary}`];
+      const lines = [`usage: !${spec.usage}`, `  ${spec.summary}`];
       lines.push(`  role: ${spec.role}${spec.mutating ? ', changes things' : ''}`);
       if (spec.aliases?.length) {
         lines.push(`  also: ${spec.aliases.map((alias) => `!${alias}`).join(', ')}`);

@@ -20,7 +20,11 @@ export const PREFIX = '!';
 export const MAX_COMMAND_CHARS = 500;
 const EVENT_MEMORY_DAYS = 7;
 const SUGGESTIONS = 3;
-
+/**
+ * Put before a reply line that would start with the command prefix, so that no bot in a channel
+ * (this one included) takes the reply for a command. No space after it: adapters may trim.
+ */
+export const PREFIX_GUARD = '»';
 
 interface Match {
   spec: CommandSpec;
@@ -45,7 +49,8 @@ export class Dispatcher {
   }
 
   /** The MessageHandler adapters call. */
-  readonly handle = async (message: InboundMessage, respond: Respond): Promise<void> => {
+  readonly handle = async (message: InboundMessage, raw: Respond): Promise<void> => {
+    const respond = guarded(raw);
     let words: string[] | null;
     try {
       words = this.commandWords(message);
@@ -260,6 +265,17 @@ export class Dispatcher {
       store.events.prune(subDays(at, EVENT_MEMORY_DAYS).toISOString());
     });
   }
+}
+
+/** `respond` with every line that starts with the prefix guarded (a line may hold several). */
+function guarded(respond: Respond): Respond {
+  const guard = (line: string): string => line.split('\n').map(unprefixed).join('\n');
+  return (reply) => respond({ ...reply, lines: reply.lines.map(guard) });
+}
+
+function unprefixed(line: string): string {
+  const trimmed = line.trimStart();
+  return trimmed.startsWith(PREFIX) ? `${PREFIX_GUARD}${trimmed}` : line;
 }
 
 /** A whole number within the argument's range; the refusal says the range. */

@@ -15,8 +15,11 @@ export function atLeast(role: Role, needed: Role): boolean {
   return RANK[role] >= RANK[needed];
 }
 
-/** `adapter:id`, with a lowercase adapter name and a non-empty id. */
-export const IDENTITY_PATTERN = /^[a-z][a-z0-9]*:\S+$/;
+/**
+ * `adapter:id`: a lowercase adapter name, then a non-empty id with no spaces or control
+ * characters. The one pattern for config, `!grant`/`!revoke` and the shell adapter.
+ */
+export const IDENTITY_PATTERN = /^[a-z][a-z0-9]*:[^\s\p{Cc}]+$/u;
 
 export function isIdentity(value: string): boolean {
   return IDENTITY_PATTERN.test(value);

@@ -77,6 +77,42 @@ describe('dispatcher', () => {
       }
     });
 
+  test('a handler\'s line that starts with the prefix is guarded before it reaches chat',
+    async () => {
+      const echoing = define({
+        name: 'echoing',
+        usage: 'echoing',
+        summary: 'answers with command-like lines',
+        role: 'anyone',
+        args: [],
+        mutating: false,
+        handler: async ({ respond }) => {
+          await respond({ lines: ['!approve 1', '  !help', 'plain'] });
+        },
+      });
+      const dispatcher = new Dispatcher({
+        commands: [echoing],
+        services: rig.bot.services,
+        logger: silentLogger(),
+      });
+      const replies: string[] = [];
+      await dispatcher.handle(message('!echoing'), async (reply) => {
+        replies.push(...reply.lines);
+      });
+
+      assert.deepEqual(replies, ['»!approve 1', '»!help', 'plain']);
+    });
+
+  test('!revoke and !grant refuse what is not an identity, echoed safely', async () => {
+    const revoked = await rig.say('shell:admin', '!revoke !help');
+    assert.match(revoked[0] ?? '', /^'!help' is not an identity/);
+
+    const control = await rig.say('shell:admin', '!grant shell:a\u0007b crew');
+    assert.match(control[0] ?? '', /^'shell:a\?b' is not an identity/);
+    const revokeControl = await rig.say('shell:admin', '!revoke shell:a\u001bb');
+    assert.match(revokeControl[0] ?? '', /^'shell:a\?b' is not an identity/);
+  });
+
   test('bad arguments get the usage line', async () => {
     assert.deepEqual(await rig.say('irc:crew1', '!approve'), ['usage: !approve N']);
     assert.match((await rig.say('irc:crew1', '!approve seven'))[0] ?? '', /usage: !approve N/);
@@ -114,7 +150,7 @@ describe('dispatcher', () => {
 
   test('!help of a command group lists its subcommands', async () => {
     const student = (await rig.say('shell:kim', '!help ve')).join('\n');
-    assert.match(student, /^!ve has these subcommands:/);
+    assert.match(student, /^the !ve group has these subcommands:/);
     assert.match(student, /!ve create \[template\]\s+ask for a VE/);
     assert.match(student, /!ve remove ID \[confirm\]/);
     assert.match(student, /and 1 more for the crew/);
