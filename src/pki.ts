@@ -4,12 +4,13 @@
  * makes the keys; node-forge builds and signs the certificates.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import forge from 'node-forge';
 
 import { UserFacingError } from './errors.ts';
+import { checkPkiDir, entryExists, writePem } from './pki-files.ts';
 
 const RSA_BITS = 2048;
 const CA_DAYS = 3650;
@@ -121,31 +122,15 @@ export function makeCertificate(request: CertRequest): KeyPairPem {
   return { key: privatePem, cert: forge.pki.certificateToPem(cert) };
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function refuseOverwrite(files: string[], force: boolean): Promise<void> {
   if (force) {
     return;
   }
   for (const file of files) {
-    if (await exists(file)) {
+    if (await entryExists(file)) {
       throw new UserFacingError(`${file} already exists; use --force to replace it`);
     }
   }
-}
-
-/** Writes a file; a private key gets 0600 through both the open mode and a chmod (umask-proof). */
-async function writePem(file: string, text: string, secret: boolean): Promise<void> {
-  const mode = secret ? 0o600 : 0o644;
-  await writeFile(file, text, { mode });
-  await chmod(file, mode);
 }
 
 export interface WriteOptions {
@@ -156,7 +141,9 @@ export interface WriteOptions {
 export async function initPki(dir: string, options: WriteOptions = {}): Promise<string[]> {
   const names = ['ca.crt', 'ca.key', 'bot.crt', 'bot.key'];
   const files = names.map((name) => path.join(dir, name));
+  // The mode only applies to a new folder; checkPkiDir refuses an existing one left open.
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  await checkPkiDir(dir);
   await refuseOverwrite(files, options.force ?? false);
 
   const ca = makeCertificate({ commonName: CA_COMMON_NAME, usage: 'ca' });
@@ -225,6 +212,11 @@ export async function issueAgentCert(
   const certFile = path.join(dir, `${name}.crt`);
   const keyFile = path.join(dir, `${name}.key`);
   await refuseOverwrite([certFile, keyFile], options.force ?? false);
+
+  // A missing folder is left to loadCa, whose message says to run init.
+  if (await entryExists(dir)) {
+    await checkPkiDir(dir);
+  }
   const ca = await loadCa(dir);
 
   const agent = makeCertificate({

@@ -1,7 +1,20 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  link,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -32,6 +45,10 @@ function crewvz(...args: string[]): Promise<Run> {
 
 async function certOf(file: string): Promise<X509Certificate> {
   return new X509Certificate(await readFile(file));
+}
+
+async function entries(dir: string): Promise<number> {
+  return (await readdir(dir)).length;
 }
 
 async function modeOf(file: string): Promise<number> {
@@ -128,6 +145,74 @@ describe('crewvz pki', () => {
       assert.notEqual(run.status, 0, args.join(' '));
       assert.match(run.stderr, message, args.join(' '));
     });
+  });
+
+  it('replaces a symlink at a key path with the key, never writing through it', async () => {
+    const victim = path.join(root, 'victim.txt');
+    await writeFile(victim, 'not a key\n', { mode: 0o644 });
+    const keyFile = path.join(dir, 'node8.key');
+    await symlink(victim, keyFile);
+
+    const refused = await crewvz('pki', 'issue-agent', 'node8', '--dir', dir);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /node8\.key already exists; use --force/);
+
+    const run = await crewvz('pki', 'issue-agent', 'node8', '--dir', dir, '--force');
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(await readFile(victim, 'utf8'), 'not a key\n');
+    const info = await lstat(keyFile);
+    assert.ok(info.isFile(), 'the symlink was replaced by a regular file');
+    assert.equal(info.mode & 0o777, 0o600);
+    assert.match(await readFile(keyFile, 'utf8'), /PRIVATE KEY/);
+  });
+
+  it('--force over a 0644 key: the new key goes into a fresh 0600 file only', async () => {
+    const keyFile = path.join(dir, 'node9.key');
+    await writeFile(keyFile, 'old key\n', { mode: 0o644 });
+    await chmod(keyFile, 0o644);
+    // A second name for the old, world-readable file: it must never receive the new key.
+    const oldInode = path.join(root, 'node9.key.old');
+    await link(keyFile, oldInode);
+
+    const run = await crewvz('pki', 'issue-agent', 'node9', '--dir', dir, '--force');
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(await readFile(oldInode, 'utf8'), 'old key\n');
+    assert.notEqual((await stat(keyFile)).ino, (await stat(oldInode)).ino);
+    assert.equal(await modeOf(keyFile), 0o600);
+    assert.match(await readFile(keyFile, 'utf8'), /PRIVATE KEY/);
+
+    const leftovers = (await readdir(dir)).filter((name) => name.startsWith('.'));
+    assert.deepEqual(leftovers, [], 'no temporary file is left behind');
+  });
+
+  it('refuses a PKI folder others may write to, saying the chmod to run', async () => {
+    const open = path.join(root, 'open');
+    await mkdir(open);
+    await chmod(open, 0o775);
+    const run = await crewvz('pki', 'init', '--dir', open);
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /may be written by others \(mode 775\); run 'chmod go-w /);
+    assert.equal(await entries(open), 0);
+
+    await chmod(dir, 0o777);
+    const issue = await crewvz('pki', 'issue-agent', 'node10', '--dir', dir);
+    await chmod(dir, 0o700);
+    assert.equal(issue.status, 1);
+    assert.match(issue.stderr, /chmod go-w/);
+  });
+
+  it('refuses a PKI folder that belongs to someone else, saying the chown to run', async (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root to give a folder to another user');
+      return;
+    }
+    const foreign = path.join(root, 'foreign');
+    await mkdir(foreign, { mode: 0o700 });
+    await chown(foreign, 4242, 4242);
+    const run = await crewvz('pki', 'init', '--dir', foreign);
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /belongs to uid 4242, not to you \(uid 0\); run 'chown 0 /);
+    assert.equal(await entries(foreign), 0);
   });
 
   it('issue-agent without a CA says to run init first', async () => {
