@@ -30,20 +30,24 @@ const seen: InboundMessage[] = [];
 
 const handler: MessageHandler = async (message, respond) => {
   seen.push(message);
-  switch (message.text.split(/\s+/)[0].toLowerCase()) {
-    case '!whoami':
+  // As the dispatcher does: in private the `!` may be left out.
+  const [word, ...rest] = message.text.replace(/^!/, '').split(/\s+/);
+  switch (word.toLowerCase()) {
+    case 'echo':
+      return respond({ lines: [rest.join(' ')] });
+    case 'whoami':
       return respond({ lines: [`${message.sender.display} is ${message.sender.identity ?? 'nobody'}`] });
-    case '!utf8':
+    case 'utf8':
       return respond({ lines: [BIG_TEXT, 'one\r\ntwo\0three'] });
-    case '!flood':
+    case 'flood':
       return respond({ lines: Array.from({ length: 30 }, (_, i) => `flood line ${i + 1}`) });
-    case '!help':
+    case 'help':
       return respond({
         long: true,
         summary: 'help is in your private messages',
         lines: Array.from({ length: 8 }, (_, i) => `help line ${i + 1}`),
       });
-    case '!slow':
+    case 'slow':
       await sleep(1500);
       return respond({ lines: ['slow answer'] });
     default:
@@ -52,6 +56,19 @@ const handler: MessageHandler = async (message, respond) => {
 
 const fromBot = (target: string) => (l: ReceivedLine): boolean =>
   l.command === 'PRIVMSG' && l.nick === BOT && l.params[0] === target;
+
+let pings = 0;
+
+/**
+ * Returns once the server has answered a PING from `client`: it has then relayed everything
+ * the client sent before, and written to the client everything it had for it before.
+ */
+async function synced(client: IrcTestClient): Promise<void> {
+  const token = `sync${++pings}`;
+  const from = client.lines.length;
+  client.send(`PING :${token}`);
+  await client.waitFor((l) => l.command === 'PONG' && l.params.at(-1) === token, { from });
+}
 
 /**
  * A TCP pass-through between the bot and the server. Closing the gate refuses the bot's
@@ -165,8 +182,11 @@ describe('IrcAdapter on InspIRCd + Atheme', () => {
     // Logged out, nobody is alice: the message waits until someone logs in as alice.
     const mark = real.lines.length;
     await bot.send({ kind: 'user', identity: 'irc:alice' }, { lines: ['for alice, 2'] });
-    await sleep(500);
-    assert.equal(real.messagesFrom(BOT, mark).filter((l) => l.params[0] === 'al2').length, 0);
+    // Sentinel: output goes out in order, so anything for al2 would come before this answer.
+    real.say(BOT, '!echo sentinel');
+    await real.waitFor((l) => fromBot('al2')(l) && l.params[1] === 'sentinel', { from: mark });
+    const toAl2 = real.messagesFrom(BOT, mark).filter((l) => l.params[0] === 'al2');
+    assert.deepEqual(toAl2.map((l) => l.params[1]), ['sentinel']);
     await real.identify(ALICE.account, ALICE.password);
     assert.equal((await real.waitFor(fromBot('al2'))).params[1], 'for alice, 2');
   });
@@ -217,8 +237,10 @@ describe('IrcAdapter on InspIRCd + Atheme', () => {
     await asker.waitFor((l) => fromBot('helpme')(l) && l.params[1] === 'help line 8');
     const inChannel = await watcher.waitFor(fromBot(CHANNEL));
     assert.equal(inChannel.params[1], 'helpme: help is in your private messages');
-    await sleep(300);
-    assert.equal(watcher.messagesFrom(BOT, mark).length, 1);
+    asker.say(CHANNEL, '!whoami');
+    await watcher.waitFor((l) => fromBot(CHANNEL)(l) && l.params[1] === 'helpme is nobody');
+    assert.deepEqual(watcher.messagesFrom(BOT, mark).map((l) => l.params[1]),
+      ['helpme: help is in your private messages', 'helpme is nobody']);
     assert.equal(asker.messagesFrom(BOT).filter((l) => l.params[0] === 'helpme').length, 8);
   });
 
@@ -227,12 +249,34 @@ describe('IrcAdapter on InspIRCd + Atheme', () => {
     const mark = eager.lines.length;
     for (let i = 0; i < 8; i++) eager.say(BOT, '!whoami');
     await eager.waitFor((l) => fromBot('eager')(l) && /too many commands/.test(l.params[1]));
-    await sleep(800);
-    const texts = eager.messagesFrom(BOT, mark).map((l) => l.params[1]);
+
+    // eager's own sentinel would be dropped: another person's command, once the server has
+    // relayed all eight, is handled after them, and its answer is sent after theirs.
+    await synced(eager);
+    watcher.say(BOT, '!echo after eager');
+    await watcher.waitFor((l) => fromBot('watcher')(l) && l.params[1] === 'after eager');
+    await synced(eager);
+    const texts = eager.messagesFrom(BOT, mark).map((l) => l.params[1]).sort();
     assert.deepEqual(texts, [
       ...Array.from({ length: 4 }, () => 'eager is nobody'),
       'eager: that is too many commands at once; wait a minute, then try again.',
     ]);
+  });
+
+  it('takes a private command without !, and ignores a bare word in the channel', async () => {
+    const plain = await client('plain');
+    plain.say(BOT, 'whoami');
+    assert.equal((await plain.waitFor(fromBot('plain'))).params[1], 'plain is nobody');
+    assert.deepEqual(seen.at(-1)?.conversation, { kind: 'private', room: 'plain' });
+
+    const mark = seen.length;
+    const watched = watcher.lines.length;
+    plain.say(CHANNEL, 'whoami');
+    plain.say(CHANNEL, '!echo sentinel');
+    await watcher.waitFor((l) => fromBot(CHANNEL)(l) && l.params[1] === 'sentinel',
+      { from: watched });
+    assert.deepEqual(seen.slice(mark).map((m) => m.text), ['!echo sentinel']);
+    assert.deepEqual(watcher.messagesFrom(BOT, watched).map((l) => l.params[1]), ['sentinel']);
   });
 
   it('retries a refused JOIN until the channel lets it in', async () => {
@@ -250,7 +294,6 @@ describe('IrcAdapter on InspIRCd + Atheme', () => {
 
     // The server relays in order: by the PRIVMSG's answer, both NOTICEs have reached the bot.
     await watcher.waitFor(fromBot(CHANNEL), { from: watched });
-    await sleep(300);
     assert.deepEqual(seen.slice(mark).map((m) => m.text), ['!whoami']);
     assert.deepEqual(watcher.messagesFrom(BOT, watched).map((l) => l.params[1]),
       ['otherbot is nobody']);
@@ -263,8 +306,10 @@ describe('IrcAdapter on InspIRCd + Atheme', () => {
     await bot.send({ kind: 'alerts' }, { lines: ['after the self-message'] });
 
     await watcher.waitFor((l) => fromBot(CHANNEL)(l) && l.params[1] === 'after the self-message');
-    await sleep(300);
-    assert.deepEqual(seen.slice(mark), []);
+    // The server relayed the bot's line to itself before the alert, so before this sentinel.
+    watcher.say(BOT, '!echo after self');
+    await watcher.waitFor((l) => fromBot('watcher')(l) && l.params[1] === 'after self');
+    assert.deepEqual(seen.slice(mark).map((m) => m.text), ['!echo after self']);
   });
 
   it('reconnects after the server restarts, rejoins, delivers queued output, answers once',
@@ -291,13 +336,12 @@ describe('IrcAdapter on InspIRCd + Atheme', () => {
       });
 
       const mark = back.lines.length;
-      for (let i = 0; i < 3; i++) {
-        back.say(CHANNEL, `!whoami ${i}`);
-        await sleep(150);
-      }
-      await sleep(1000);
+      for (let i = 0; i < 3; i++) back.say(CHANNEL, `!whoami ${i}`);
+      // A second handler left over from the first connection would answer twice, before this.
+      back.say(CHANNEL, '!echo sentinel');
+      await back.waitFor((l) => fromBot(CHANNEL)(l) && l.params[1] === 'sentinel', { from: mark });
       const answers = back.messagesFrom(BOT, mark).map((l) => l.params[1]);
-      assert.deepEqual(answers, ['back is nobody', 'back is nobody', 'back is nobody']);
+      assert.deepEqual(answers, ['back is nobody', 'back is nobody', 'back is nobody', 'sentinel']);
     });
 });
 
