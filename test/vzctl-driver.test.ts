@@ -55,6 +55,15 @@ describe('vzctl driver against the fake vzctl and vzlist', () => {
     });
   }
 
+  async function lockHeld(id: number, timeoutMs = 10_000): Promise<void> {
+    const file = path.join(dir, 'lock', `${id}.lck`);
+    const deadline = Date.now() + timeoutMs;
+    while (!/^\d+$/.test(await readFile(file, 'utf8').catch(() => ''))) {
+      if (Date.now() > deadline) throw new Error(`nobody took ${file} in ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
   async function calls(): Promise<string[][]> {
     const text = await readFile(path.join(dir, 'calls.log'), 'utf8');
     return text.trim().split('\n').map((line) => JSON.parse(line) as string[]);
@@ -186,7 +195,8 @@ describe('vzctl driver against the fake vzctl and vzlist', () => {
     await driver.create(spec(201));
     await driver.create(spec(202));
     await driver.start(201);
-    const hanging = open({ FAKE_VZ_HANG: 'stop' }, { timeouts: { stopMs: 1500 } });
+    // Room for two more fake vzctl processes to start on a loaded machine before it fires.
+    const hanging = open({ FAKE_VZ_HANG: 'stop' }, { timeouts: { stopMs: 4000 } });
 
     const events: string[] = [];
     const stop = hanging.stop(201).then(
@@ -196,7 +206,8 @@ describe('vzctl driver against the fake vzctl and vzlist', () => {
         return error;
       },
     );
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    // The fake writes its pid into the VE's lock file before it hangs.
+    await lockHeld(201);
 
     // vzctl's own lock refuses a second vzctl on the locked VE...
     await rejectsWith(driver.start(201), 9, ['Container already locked']);
