@@ -38,6 +38,8 @@ export interface AgentClientOptions {
   connectTimeoutMs?: number;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /** Least time between two dials a call makes itself; MIN_DIAL_INTERVAL_MS unless a test asks. */
+  minDialIntervalMs?: number;
 }
 
 export interface CallOptions {
@@ -114,7 +116,8 @@ export class AgentClient {
       return this.socket;
     }
     if (!this.connecting) {
-      if (Date.now() - this.lastDialAt < MIN_DIAL_INTERVAL_MS && this.failures > 0) {
+      const interval = this.options.minDialIntervalMs ?? MIN_DIAL_INTERVAL_MS;
+      if (Date.now() - this.lastDialAt < interval && this.failures > 0) {
         throw new NodeUnreachableError(this.name, this.lastError, this.lastShort);
       }
       this.connecting = this.dial().finally(() => {
