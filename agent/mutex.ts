@@ -2,17 +2,14 @@
  * A first-come, first-served lock for one process. The agent is the only writer of the files
  * it guards (the address ledger, the map file, the passwd files under root), so an in-process
  * queue is enough to keep two concurrent creates from reading the same state. The simulator uses
- * it too, to apply one change of its state file at a time.
+ * it too, to apply one change of its state file at a time. It is a Semaphore of one: waiters go
+ * in arrival order, and a failed holder still lets the next one in.
  */
-export class Mutex {
-  private tail: Promise<unknown> = Promise.resolve();
+import { Semaphore } from './semaphore.ts';
 
-  run<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(work, work);
-
-    // The next caller waits for this one to settle, whatever the outcome.
-    this.tail = result.catch(() => undefined);
-    return result;
+export class Mutex extends Semaphore {
+  constructor() {
+    super(1);
   }
 }
 

@@ -5,26 +5,13 @@
  * an old world-readable file. The folder itself must be the operator's and closed to others,
  * since anyone who may write there can swap a certificate or a key.
  */
-import { lstat, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 
-import { writeFileAtomic } from '../agent/atomic-file.ts';
+import { entryExists, writeFileAtomic } from '../agent/atomic-file.ts';
 import { UserFacingError } from './errors.ts';
 
 const KEY_MODE = 0o600;
 const CERT_MODE = 0o644;
-
-/** True for any entry at `file`, a dangling symlink included. */
-export async function entryExists(file: string): Promise<boolean> {
-  try {
-    await lstat(file);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      return false;
-    }
-    throw error;
-  }
-}
 
 /** A private key ends 0600 and a certificate 0644, whatever the umask and the old file were. */
 export async function writePem(file: string, text: string, secret: boolean): Promise<void> {

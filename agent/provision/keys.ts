@@ -9,9 +9,10 @@
  * owners and modes are set on open handles (O_NOFOLLOW), never on paths.
  */
 import { constants } from 'node:fs';
-import { link, lstat, mkdir, mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
+import { entryExists } from '../atomic-file.ts';
 import { QUERY_TIMEOUT_MS, outputLines, run } from '../run.ts';
 
 export interface KeyPaths {
@@ -28,19 +29,6 @@ export function keyPaths(keysDirectory: string, username: string): KeyPaths {
     publicKey: `${privateKey}.pub`,
     knownHosts: `${privateKey}.known_hosts`,
   };
-}
-
-/** Whether anything (a symlink, dangling or not, included) has this name. */
-async function present(file: string): Promise<boolean> {
-  try {
-    await lstat(file);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      return false;
-    }
-    throw error;
-  }
 }
 
 /**
@@ -89,7 +77,7 @@ export async function generateKeyPair(
   sshKeygen = 'ssh-keygen',
 ): Promise<string> {
   for (const file of [paths.privateKey, paths.publicKey, paths.knownHosts]) {
-    if (await present(file)) {
+    if (await entryExists(file)) {
       throw new Error(
         `${file} already exists; remove the old owner's files before reusing ${username}`,
       );
