@@ -14,6 +14,7 @@ import type {
   MessageHandler,
   Reply,
 } from './types.ts';
+import type { Logger } from '../src/log.ts';
 import { IDENTITY_PATTERN as IDENTITY } from '../src/roles.ts';
 
 export interface ShellAdapterOptions {
@@ -28,6 +29,8 @@ export interface ShellAdapterOptions {
    * the terminal could make themselves an admin with it.
    */
   allowAs?: boolean;
+  /** Where a line the handler failed on is logged; the session goes on with the next line. */
+  logger?: Logger;
 }
 
 const ROOM = 'terminal';
@@ -105,6 +108,11 @@ export class ShellAdapter implements ChatAdapter {
           this.busy = true;
           try {
             await handler(this.message(line), (reply) => this.print(reply));
+          } catch (error) {
+            // One broken command must not end the session (an unhandled rejection would).
+            this.options.logger?.error({ err: error, adapter: this.name }, 'line not handled');
+            const note = { lines: ['that command could not be handled; the log says why'] };
+            await this.print(note).catch(() => undefined);
           } finally {
             this.busy = false;
           }

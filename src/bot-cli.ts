@@ -49,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
         output: process.stdout,
         login: config.adapters.shell.login,
         prompt: process.stdin.isTTY === true,
+      logger,
       });
       adapters.push(shell);
     }

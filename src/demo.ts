@@ -119,6 +119,7 @@ export async function main(_argv: string[]): Promise<number> {
       output: process.stdout,
       login,
       prompt: process.stdin.isTTY === true,
+      logger,
       allowAs: true,
     });
     const roleSource = 'the demo makes you admin';

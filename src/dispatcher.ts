@@ -48,16 +48,28 @@ export class Dispatcher {
       .sort((a, b) => b.words.length - a.words.length);
   }
 
-  /** The MessageHandler adapters call. */
+  /**
+   * The MessageHandler adapters call. It never throws: what goes wrong past the handler's own
+   * error path (a failed audit write, an adapter that cannot send) is logged here, since an
+   * adapter's loop has nothing better to do with it.
+   */
   readonly handle = async (message: InboundMessage, raw: Respond): Promise<void> => {
-    const respond = guarded(raw);
+    try {
+      await this.dispatch(message, guarded(raw));
+    } catch (error) {
+      this.options.logger.error({ err: error, adapter: message.adapter }, 'message not handled');
+    }
+  };
+
+  private async dispatch(message: InboundMessage, respond: Respond): Promise<void> {
     let words: string[] | null;
     try {
       words = this.commandWords(message);
     } catch (error) {
-      if (error instanceof UserFacingError) {
-        await respond({ lines: [error.message] });
+      if (!(error instanceof UserFacingError)) {
+        throw error;
       }
+      await respond({ lines: [error.message] });
       return;
     }
     if (words === null || words.length === 0) {
@@ -79,7 +91,7 @@ export class Dispatcher {
       return;
     }
     await this.run(match, message, respond);
-  };
+  }
 
   /**
    * The words of a command, or null when the text is not one; throws on an unclosed quote or a
@@ -241,7 +253,12 @@ export class Dispatcher {
         });
       }
     }
-    this.audit(spec, identity ?? `unidentified:${display}`, args, outcome, detail);
+    try {
+      this.audit(spec, identity ?? `unidentified:${display}`, args, outcome, detail);
+    } catch (error) {
+      // The command ran (or was refused) and was answered; only its record is missing.
+      logger.error({ err: error, outcome }, 'audit write failed');
+    }
   }
 
   private audit(

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
+import pino from 'pino';
 import { stringify } from 'yaml';
 
 import { ShellAdapter } from '../adapters/shell.ts';
@@ -64,6 +65,40 @@ describe('shell adapter', () => {
     const { screen, senders } = await session([...bad, '!whoami', ...good], true);
     assert.equal(screen.match(/usage: \/as IDENTITY/g)?.length, bad.length, screen);
     assert.deepEqual(senders, ['shell:me', 'irc:alice', 'shell:bob', null]);
+  });
+
+  test('a handler that throws is logged and the session goes on', async () => {
+    const input = new PassThrough();
+    let screen = '';
+    const output = new Writable({
+      write(chunk: Buffer | string, _encoding, done) {
+        screen += chunk.toString();
+        done();
+      },
+    });
+    const logged: string[] = [];
+    const logger = pino(
+      { level: 'error' },
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          logged.push(JSON.parse(chunk.toString()).err?.message);
+          done();
+        },
+      }),
+    );
+    const shell = new ShellAdapter({ input, output, login: 'me', logger });
+    await shell.start(async (message, respond) => {
+      if (message.text === '!break') {
+        throw new Error('audit database locked');
+      }
+      await respond({ lines: [`handled ${message.text}`] });
+    });
+    input.end('!break\n!next\n');
+    await shell.done;
+
+    assert.deepEqual(logged, ['audit database locked']);
+    assert.match(screen, /could not be handled; the log says why\nhandled !next\n/);
+    assert.doesNotMatch(screen, /database locked/);
   });
 
   test('reply buttons are not printed; the text already names the commands', async () => {

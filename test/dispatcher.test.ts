@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
+import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
 
 import type { InboundMessage } from '../adapters/types.ts';
 import { define } from '../commands/types.ts';
@@ -24,6 +26,18 @@ after(async () => {
   await rig.stop();
   await rm(rig.dir, { recursive: true, force: true });
 });
+
+/** A debug logger whose entries the test reads. */
+function capture(): { entries: { msg: string; err?: { message: string } }[]; logger: pino.Logger } {
+  const entries: { msg: string; err?: { message: string } }[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      entries.push(JSON.parse(chunk.toString()));
+      done();
+    },
+  });
+  return { entries, logger: pino({ level: 'debug' }, stream) };
+}
 
 function message(text: string, extra: Partial<InboundMessage> = {}): InboundMessage {
   return {
@@ -244,5 +258,44 @@ describe('dispatcher', () => {
     assert.doesNotMatch(replies[1] ?? '', /secret/);
     const audit = rig.bot.services.store.audit.recent(2).map((entry) => entry.outcome);
     assert.deepEqual(audit, ['error', 'refused']);
+  });
+
+  test('a failed audit write is logged; handle still answers and never throws', async () => {
+    const { store } = rig.bot.services;
+    const log = capture();
+    const dispatcher = new Dispatcher({
+      commands: rig.bot.services.registry,
+      services: rig.bot.services,
+      logger: log.logger,
+    });
+    const replies: string[] = [];
+    store.db.exec(`CREATE TRIGGER audit_fails BEFORE INSERT ON audit
+      BEGIN SELECT RAISE(ABORT, 'disk full'); END`);
+    try {
+      await dispatcher.handle(message('!whoami'), async (reply) => {
+        replies.push(...reply.lines);
+      });
+    } finally {
+      store.db.exec('DROP TRIGGER audit_fails');
+    }
+
+    assert.match(replies[0] ?? '', /^you are slack:U1/);
+    const failed = log.entries.find((entry) => entry.msg === 'audit write failed');
+    assert.match(failed?.err?.message ?? '', /disk full/);
+  });
+
+  test('an adapter whose respond throws does not make handle throw; it is logged', async () => {
+    const log = capture();
+    const dispatcher = new Dispatcher({
+      commands: rig.bot.services.registry,
+      services: rig.bot.services,
+      logger: log.logger,
+    });
+
+    await dispatcher.handle(message('!whoami'), async () => {
+      throw new Error('socket closed');
+    });
+
+    assert.ok(log.entries.some((entry) => entry.err?.message === 'socket closed'));
   });
 });
