@@ -103,7 +103,9 @@ describe('crewvz on IRC, end to end', () => {
 
       // One short line in the channel, not the table.
       await crew.waitFor(fromBot(CHANNEL, /^student: /));
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Sentinel: output goes out in order, so anything more for the channel came before this.
+      crew.say(CHANNEL, '!whoami');
+      await crew.waitFor(fromBot(CHANNEL, /you are irc:crew1/));
       const inChannel = crew.messagesFrom(BOT, mark).filter((l) => l.params[0] === CHANNEL)
         .map((l) => l.params[1]);
       assert.equal(inChannel.filter((t) => t.startsWith('student: ')).length, 1);
