@@ -5,17 +5,53 @@
  * an old world-readable file. The folder itself must be the operator's and closed to others,
  * since anyone who may write there can swap a certificate or a key.
  */
-import { stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lstat, open, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
 
-import { entryExists, writeFileAtomic } from '../agent/atomic-file.ts';
 import { UserFacingError } from './errors.ts';
 
 const KEY_MODE = 0o600;
 const CERT_MODE = 0o644;
 
-/** A private key ends 0600 and a certificate 0644, whatever the umask and the old file were. */
+/** Whether anything (a symlink, dangling or not, included) has this name. */
+export async function entryExists(file: string): Promise<boolean> {
+  try {
+    await lstat(file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      return false;
+    }
+    throw error;
+  }
+}
+
+/**
+ * A private key ends 0600 and a certificate 0644, whatever the umask and the old file were.
+ * The agent has its own atomic write; the bot side may share only the wire protocol with it,
+ * so this small one stands here.
+ */
 export async function writePem(file: string, text: string, secret: boolean): Promise<void> {
-  await writeFileAtomic(file, text, secret ? KEY_MODE : CERT_MODE);
+  const mode = secret ? KEY_MODE : CERT_MODE;
+  const suffix = randomBytes(6).toString('hex');
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${suffix}`);
+
+  try {
+    // 'wx' is O_CREAT|O_EXCL: a symlink at the temporary name is refused, not followed.
+    const handle = await open(temp, 'wx', mode);
+    try {
+      await handle.writeFile(text, 'utf8');
+      await handle.chmod(mode);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
 }
 
 /**

@@ -9,9 +9,8 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import forge from 'node-forge';
 
-import { entryExists } from '../agent/atomic-file.ts';
 import { UserFacingError } from './errors.ts';
-import { checkPkiDir, writePem } from './pki-files.ts';
+import { checkPkiDir, entryExists, writePem } from './pki-files.ts';
 
 const RSA_BITS = 2048;
 const CA_DAYS = 3650;
