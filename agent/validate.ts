@@ -170,6 +170,15 @@ export function parseBarrierLimit(value: unknown, resource: string): UbLimits {
   const result: UbLimits = { barrier: checkUbValue(barrier, 'BARRIER', resource) };
   if (limit !== undefined) {
     result.limit = checkUbValue(limit, 'LIMIT', resource);
+
+    // A barrier above the limit makes the kernel refuse at the limit before the barrier ever
+    // matters; it is always a typo, so it never reaches vzctl.
+    const unit = RESOURCE_UNITS[resource] ?? 'items';
+    const low = parseUbcAmount(result.barrier, unit);
+    const high = parseUbcAmount(result.limit, unit);
+    if ('value' in low && 'value' in high && low.value > high.value) {
+      throw new ValidationError(`BARRIER ${barrier} is above LIMIT ${limit}; swap them`);
+    }
   }
   return result;
 }

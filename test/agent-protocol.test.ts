@@ -225,6 +225,7 @@ describe('agent protocol: 1003 for hostile and malformed arguments', () => {
     ['negative BARRIER', 'set', () => [101, 'numproc', '-1'], /BARRIER/],
     ['BARRIER over LONG_MAX', 'set', () => [101, 'kmemsize', '9223372036854775808'], /larger/],
     ['G-suffixed BARRIER too big', 'set', () => [101, 'kmemsize', '9007199254740993G'], /large/],
+    ['BARRIER above LIMIT', 'set', () => [101, 'privvmpages', '2G:1G'], /above LIMIT.*swap/],
     ['LIMIT over LONG_MAX', 'set', () => [101, 'kmemsize', '1:99999999999999999999'], /LIMIT/],
     ['suffix on an items resource', 'set', () => [101, 'numproc', '1K'], /counts items/],
     ['three parts', 'set', () => [101, 'numproc', '1:2:3'], /at most one/],
