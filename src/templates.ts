@@ -4,7 +4,7 @@
  * answering) the first one of the node that approval picks.
  */
 import { UserFacingError } from './errors.ts';
-import type { NodePool } from './nodes.ts';
+import { isUnreachable, type NodePool } from './nodes.ts';
 import { echo } from './tokenize.ts';
 
 /** A template is a tarball name in the node's cache: no paths, nothing a shell would read. */
@@ -18,8 +18,12 @@ export async function listTemplates(
     try {
       const names = (await nodes.call(node, 'templates', [])) as string[];
       return { node, names };
-    } catch {
-      continue;
+    } catch (error) {
+      // The next node may answer instead of one that did not; any other failure is a bug, which
+      // the dispatcher logs with a reference.
+      if (!isUnreachable(error)) {
+        throw error;
+      }
     }
   }
   return null;

@@ -105,7 +105,12 @@ export class VeOperations {
       try {
         const listed = (await nodes.call(node, 'list', [])) as VeStatus[];
         byNode.set(node, new Map(listed.map((status) => [status.id, status])));
-      } catch {
+      } catch (error) {
+        // Only a node that did not answer is "unreachable"; anything else is a bug, which the
+        // dispatcher logs with a reference.
+        if (!isUnreachable(error)) {
+          throw error;
+        }
         byNode.set(node, null);
       }
     }

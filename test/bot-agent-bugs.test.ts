@@ -59,4 +59,11 @@ describe('agent bugs in chat', () => {
     const [entry] = rig.bot.services.store.audit.recent(1);
     assert.equal(entry?.outcome, 'error');
   });
+
+  test('!ve list with a broken node is a logged bug, not "node unreachable"', async () => {
+    const lines = await rig.say('shell:dora', '!ve list');
+
+    assert.match(lines.join('\n'), /^something went wrong running !ve list \(reference \w+\)$/);
+    assert.doesNotMatch(lines.join('\n'), /unreachable|ENOENT/);
+  });
 });
