@@ -85,6 +85,30 @@ export const AGENT_COMMANDS = [
 
 export type AgentCommand = (typeof AGENT_COMMANDS)[number];
 
+/**
+ * The longest the agent may take to answer each command: the run limits of the programs it runs
+ * (agent/run.ts: queries 30 s, start and stop 150 s, create 600 s; remove is a stop then a
+ * destroy) plus their kill grace, and `update`'s 30 minutes. The agent may answer TIMEOUT (1006)
+ * sooner; a caller must wait longer than this, or it gives up on an answer still coming.
+ */
+export const ANSWER_WITHIN_MS: Readonly<Record<AgentCommand, number>> = {
+  ping: 5_000,
+  list: 35_000,
+  status: 35_000,
+  ubc: 35_000,
+  templates: 35_000,
+  set: 70_000,
+  start: 190_000,
+  stop: 190_000,
+  restart: 340_000,
+  remove: 340_000,
+  create: 640_000,
+  update: 30 * 60_000,
+};
+
+/** How much longer than ANSWER_WITHIN_MS the bot waits, so the agent's own answer comes first. */
+export const CALL_GRACE_MS = 15_000;
+
 export type RequestId = string | number;
 
 export interface AgentRequest {

@@ -5,7 +5,15 @@
  */
 import tls from 'node:tls';
 
-import { AgentCode, encodeLine, LineSplitter, type AgentResponse } from '../agent/protocol.ts';
+import {
+  AgentCode,
+  ANSWER_WITHIN_MS,
+  CALL_GRACE_MS,
+  encodeLine,
+  LineSplitter,
+  type AgentCommand,
+  type AgentResponse,
+} from '../agent/protocol.ts';
 import { AgentCallError, NodeUnreachableError, shortReason } from './agent-errors.ts';
 import { DEFAULT_AGENT_PORT, parseAddress } from './agent-address.ts';
 import { NodeHealth } from './node-health.ts';
@@ -14,10 +22,14 @@ import type { Logger } from './log.ts';
 export { AgentCallError, NodeUnreachableError };
 export { DEFAULT_AGENT_PORT, parseAddress };
 
+/** The wait for a command the protocol does not list (the agent answers it at once). */
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
-/** Commands that wait on vzctl create/stop (stop alone may take 120 s). */
-export const LONG_CALL_TIMEOUT_MS = 180_000;
-const LONG_COMMANDS = new Set(['create', 'stop', 'restart', 'remove', 'update']);
+
+/** How long a call waits: a little longer than the agent may take to answer the command. */
+export function callWaitMs(command: string): number {
+  const within = ANSWER_WITHIN_MS[command as AgentCommand];
+  return within === undefined ? DEFAULT_CALL_TIMEOUT_MS : within + CALL_GRACE_MS;
+}
 const CONNECT_TIMEOUT_MS = 10_000;
 const BACKOFF_INITIAL_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
@@ -88,11 +100,14 @@ export class AgentClient {
     }
     const socket = await this.ensureConnected();
     const id = this.nextId++;
+    // callTimeoutMs (tests) may shorten the quick commands, never the ones that run vzctl long.
+    const protocolMs = callWaitMs(command);
+    const own = this.options.callTimeoutMs;
     const timeoutMs =
       options.timeoutMs ??
-      (LONG_COMMANDS.has(command)
-        ? Math.max(LONG_CALL_TIMEOUT_MS, this.options.callTimeoutMs ?? 0)
-        : (this.options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS));
+      (protocolMs > DEFAULT_CALL_TIMEOUT_MS + CALL_GRACE_MS
+        ? Math.max(protocolMs, own ?? 0)
+        : (own ?? protocolMs));
 
     return new Promise<unknown[]>((resolve, reject) => {
       const timer = setTimeout(() => {
