@@ -1,13 +1,2 @@
-/**
- * Capped exponential backoff with "equal jitter": the wait for attempt n (0-based) lies between
- * half and all of min(maxMs, minMs * 2^n), so many bots dropped at once do not return together.
- */
-export function backoffMs(
-  attempt: number,
-  minMs: number,
-  maxMs: number,
-  random: () => number = Math.random,
-): number {
-  const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
-}
+/** Moved to src/backoff.ts, shared with the agent client; kept for existing imports. */
+export { backoffMs } from '../src/backoff.ts';

@@ -4,7 +4,7 @@
  * is retried with capped backoff until it succeeds.
  */
 import type { Logger } from '../src/log.ts';
-import { backoffMs } from './backoff.ts';
+import { backoffMs } from '../src/backoff.ts';
 import type { IrcReconnect } from './irc-config.ts';
 
 /** JOIN refusals that may pass: rate limits, full, invite-only, banned, bad key, needs account. */

@@ -6,7 +6,7 @@
  */
 import irc, { type Client, type IrcMessage } from 'irc-framework';
 import type { Logger } from '../src/log.ts';
-import { backoffMs } from './backoff.ts';
+import { backoffMs } from '../src/backoff.ts';
 import { foldCase } from './irc-accounts.ts';
 import { ChannelKeeper, JOIN_REFUSED, channelsToKeep } from './irc-channels.ts';
 import type { IrcConfig } from './irc-config.ts';

@@ -15,6 +15,7 @@ import {
   type AgentResponse,
 } from '../agent/protocol.ts';
 import { AgentCallError, NodeUnreachableError, shortReason } from './agent-errors.ts';
+import { backoffMs } from './backoff.ts';
 import { DEFAULT_AGENT_PORT, parseAddress } from './agent-address.ts';
 import { NodeHealth } from './node-health.ts';
 import type { Logger } from './log.ts';
@@ -278,15 +279,14 @@ export class AgentClient {
     }
   }
 
-  /** Background reconnect: exponential in the failures so far, capped, with full jitter. */
+  /** Background reconnect: exponential in the failures so far, capped, with equal jitter. */
   private scheduleRetry(): void {
     if (this.closed || this.retryTimer) {
       return;
     }
     const initial = this.options.backoffInitialMs ?? BACKOFF_INITIAL_MS;
     const cap = this.options.backoffMaxMs ?? BACKOFF_MAX_MS;
-    const ceiling = Math.min(cap, initial * 2 ** Math.min(this.failures, 16));
-    const waitMs = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    const waitMs = backoffMs(this.failures, initial, cap);
     this.logger.debug({ attempt: this.failures, waitMs }, 'agent reconnect scheduled');
 
     this.retryTimer = setTimeout(() => {
