@@ -26,8 +26,6 @@ export const AgentCode = {
   STEP_FAILED: 1008,
 } as const;
 
-export type AgentCodeName = keyof typeof AgentCode;
-
 /** Short explanations, for logs and chat replies. */
 export const AGENT_CODE_TEXT: Record<number, string> = {
   [AgentCode.OK]: 'ok',

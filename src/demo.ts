@@ -17,6 +17,7 @@ import { createLogger } from './log.ts';
 import { usernameFor } from './roles.ts';
 import { StopSignals } from './shutdown.ts';
 import { Store } from './store/index.ts';
+import { OPEN_STATES } from './store/requests.ts';
 import { parseAlertsConfig } from './watcher/config.ts';
 
 const DEMO_POLL_SECONDS = 10;
@@ -38,7 +39,7 @@ export function demoLogin(osLogin: string, uid: number): { login: string; note: 
 
 /** Suggestions that fit what the data folder holds: a pending request, an existing VE. */
 function suggestions(store: Store): string[] {
-  const pending = store.requests.inStates(['pending'])[0];
+  const pending = store.requests.inStates(OPEN_STATES)[0];
   const request = pending?.id ?? store.requests.nextId();
   const ve = store.ves.active()[0]?.id ?? store.ves.peekNextId();
   const lines = [];

@@ -8,7 +8,6 @@ export type ErrorCode =
   | 'crewvz.user'
   | 'crewvz.config'
   | 'crewvz.node_unreachable'
-  | 'crewvz.agent_failed'
   | 'crewvz.database'
   | 'crewvz.unknown';
 
@@ -41,12 +40,4 @@ export class ConfigError extends CrewvzError {
   constructor(message: string) {
     super('crewvz.config', message);
   }
-}
-
-export function asCrewvzError(error: unknown): CrewvzError {
-  if (error instanceof CrewvzError) {
-    return error;
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return new CrewvzError('crewvz.unknown', message, { cause: error });
 }

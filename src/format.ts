@@ -95,7 +95,3 @@ export function ubcTable(rows: UbcRow[]): string[] {
   const header = ['  resource', 'held', 'maxheld', 'barrier', 'limit', 'failcnt', ''];
   return table(header, body, [1, 2, 3, 4, 5]);
 }
-
-export function plural(count: number, word: string): string {
-  return `${count} ${word}${count === 1 ? '' : 's'}`;
-}

@@ -8,12 +8,12 @@
 import { UserFacingError } from './errors.ts';
 import { usernameFor } from './roles.ts';
 import type { Store } from './store/index.ts';
-import type { RequestState } from './store/requests.ts';
+import { IN_FLIGHT_STATES, OPEN_STATES, type RequestState } from './store/requests.ts';
 
 /** Requests that hold on to their login: every state but the closed-without-a-VE ones. */
-const HOLDING: readonly RequestState[] = ['pending', 'approved', 'provisioning', 'active'];
+const HOLDING: readonly RequestState[] = [...OPEN_STATES, ...IN_FLIGHT_STATES, 'active'];
 /** Requests on their way to a VE, which a second VE of the same person must not share. */
-const ON_THE_WAY: readonly RequestState[] = ['pending', 'approved', 'provisioning'];
+const ON_THE_WAY: readonly RequestState[] = [...OPEN_STATES, ...IN_FLIGHT_STATES];
 const MAX_LOGIN = 32;
 const MAX_NUMBER = 99;
 

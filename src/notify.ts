@@ -10,9 +10,3 @@ export interface Notifier {
   /** To the alerts channel of one adapter, or of every adapter when none is named. */
   toAlerts(reply: Reply, adapter?: string): Promise<void>;
 }
-
-/** For tests and tools that have nobody to tell. */
-export const SILENT_NOTIFIER: Notifier = {
-  toUser: async () => {},
-  toAlerts: async () => {},
-};

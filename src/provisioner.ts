@@ -10,6 +10,7 @@ import { loginMessage } from './login-message.ts';
 import { agentReason, isAgentFailure, isUnreachable, type NodePool } from './nodes.ts';
 import type { Notifier } from './notify.ts';
 import type { Store, VeRequest } from './store/index.ts';
+import { IN_FLIGHT_STATES } from './store/requests.ts';
 
 /** Agent answers that do not tell whether the VE exists: leave the request for reconciling. */
 const UNSURE_CODES: readonly number[] = [AgentCode.VE_BUSY, AgentCode.TIMEOUT];
@@ -196,7 +197,7 @@ export class Provisioner {
    */
   async reconcile(): Promise<void> {
     const { store, nodes, logger } = this.options;
-    const open = store.requests.inStates(['approved', 'provisioning']);
+    const open = store.requests.inStates(IN_FLIGHT_STATES);
 
     for (const request of open) {
       if (this.busy.has(request.id) || request.veId === null || request.node === null) {

@@ -14,6 +14,7 @@ import type { Notifier } from './notify.ts';
 import type { Progress, Provisioner } from './provisioner.ts';
 import { atLeast, type Role } from './roles.ts';
 import type { NewRequest, RequestState, Store, VeRequest } from './store/index.ts';
+import { IN_FLIGHT_STATES, OPEN_STATES } from './store/requests.ts';
 import { templateAtApproval } from './templates.ts';
 
 export interface Actor {
@@ -73,7 +74,7 @@ export class Workflow {
     const { store } = this.options;
     return (
       store.ves.countActiveByOwner(identity) +
-      store.requests.countInStates(identity, ['approved', 'provisioning'])
+      store.requests.countInStates(identity, IN_FLIGHT_STATES)
     );
   }
 
@@ -82,7 +83,7 @@ export class Workflow {
     if (actor.role === 'admin') {
       return;
     }
-    const pending = store.requests.inStates(['pending'], actor.identity);
+    const pending = store.requests.inStates(OPEN_STATES, actor.identity);
     if (pending.length >= quotas.pendingRequests) {
       const ids = pending.map((request) => `#${request.id}`).join(', ');
       throw new UserFacingError(
@@ -222,7 +223,7 @@ export class Workflow {
     }
     const load = (node: string): number =>
       store.ves.countActiveByNode(node) +
-      store.requests.inStates(['approved', 'provisioning']).filter((r) => r.node === node).length;
+      store.requests.inStates(IN_FLIGHT_STATES).filter((r) => r.node === node).length;
     return reachable.reduce((best, node) => (load(node) < load(best) ? node : best));
   }
 
@@ -310,7 +311,7 @@ export class Workflow {
   /** Open requests: everyone's for the crew, one's own for a student. */
   open(actor: Actor): VeRequest[] {
     this.expireStale();
-    const states: RequestState[] = ['pending', 'approved', 'provisioning'];
+    const states = [...OPEN_STATES, ...IN_FLIGHT_STATES];
     const mine = atLeast(actor.role, 'crew') ? undefined : actor.identity;
     return this.options.store.requests.inStates(states, mine);
   }
