@@ -39,9 +39,25 @@ export interface VeOpsOptions {
 }
 
 export class VeOperations {
+  /** `identity id` → when the removal was asked for; entries go once they expire. */
   private readonly confirmations = new Map<string, number>();
 
   constructor(private readonly options: VeOpsOptions) {}
+
+  /** How many removals wait for their `confirm` now (expired ones do not count). */
+  get awaitingConfirmation(): number {
+    this.forgetExpired(this.options.now().getTime());
+    return this.confirmations.size;
+  }
+
+  /** Drops asks older than REMOVE_CONFIRM_MS, so unconfirmed removals do not pile up. */
+  private forgetExpired(now: number): void {
+    for (const [key, asked] of this.confirmations) {
+      if (now - asked > REMOVE_CONFIRM_MS) {
+        this.confirmations.delete(key);
+      }
+    }
+  }
 
   /**
    * The VE record, if it exists and the actor may operate it. A student hears the same words
@@ -163,9 +179,10 @@ export class VeOperations {
     const ve = this.find(actor, id);
     const key = `${actor.identity} ${id}`;
     const now = this.options.now().getTime();
+    this.forgetExpired(now);
     const asked = this.confirmations.get(key);
 
-    if (!confirmed || asked === undefined || now - asked > REMOVE_CONFIRM_MS) {
+    if (!confirmed || asked === undefined) {
       this.confirmations.set(key, now);
       return false;
     }
