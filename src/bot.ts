@@ -64,7 +64,8 @@ export class Bot {
       },
     };
     const roles = new Roles(config.roles, store.grants);
-    this.provisioner = new Provisioner({ store, nodes, notifier, logger, now });
+    const provisionerLog = logger.child({ component: 'provisioner' });
+    this.provisioner = new Provisioner({ store, nodes, notifier, logger: provisionerLog, now });
     const workflow = new Workflow({
       store,
       nodes,
@@ -90,6 +91,7 @@ export class Bot {
       now,
     };
     const settings = config.alerts;
+    // The watcher binds component 'watcher' itself; binding it here too would double the key.
     this.watcher = createBotWatcher({ settings, store, nodes, notifier, logger, now });
     this.dispatcher = new Dispatcher({
       commands: COMMANDS,

@@ -45,7 +45,7 @@ export class Provisioner {
       return;
     }
     this.busy.add(id);
-    const log = logger.child({ reqId: id, ve: veId, node });
+    const log = logger.child({ request: id, ve: veId, node });
 
     try {
       if (request.state === 'approved') {
@@ -78,7 +78,7 @@ export class Provisioner {
     tellRequester: boolean,
   ): Promise<void> {
     const { id, veId, node } = request;
-    const log = this.options.logger.child({ reqId: id, ve: veId, node });
+    const log = this.options.logger.child({ request: id, ve: veId, node });
 
     if (isUnreachable(error) || (isAgentFailure(error) && UNSURE_CODES.includes(error.code))) {
       log.warn({ err: error }, 'create outcome unknown; left in provisioning');
@@ -203,7 +203,7 @@ export class Provisioner {
       if (this.busy.has(request.id) || request.veId === null || request.node === null) {
         continue;
       }
-      const log = logger.child({ reqId: request.id, ve: request.veId, node: request.node });
+      const log = logger.child({ request: request.id, ve: request.veId, node: request.node });
       let status: VeStatus;
       try {
         [status] = (await nodes.call(request.node, 'status', [request.veId])) as [VeStatus];
