@@ -1,6 +1,8 @@
 /**
- * The bot, wired: config → store → node pool → workflow → dispatcher → adapters. Its only
- * logic is routing unprompted messages to the right adapter and stopping cleanly.
+ * The bot, wired: config → store → node pool → provisioner and workflow → dispatcher →
+ * adapters, plus the beancounter watcher. Beyond the wiring it routes unprompted messages to the
+ * right adapter, runs housekeeping (stale requests expired, half-done creates reconciled) at
+ * start and every minute, and stops everything in order.
  */
 import { IrcAdapter } from '../adapters/irc.ts';
 import type { ChatAdapter, Destination, Reply } from '../adapters/types.ts';

@@ -88,6 +88,7 @@ async function waitForAnswer(
 ): Promise<void> {
   const tls = await loadTlsMaterial(path.join(dataDir, 'pki'), 'bot');
   const deadline = Date.now() + AGENT_READY_MS;
+  let lastError: unknown = null;
 
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {
@@ -103,14 +104,16 @@ async function waitForAnswer(
     try {
       await client.call('ping', [], { timeoutMs: READY_PING_MS });
       return;
-    } catch {
+    } catch (error) {
+      lastError = error;
       await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
     } finally {
       await client.close();
     }
   }
   const seconds = AGENT_READY_MS / 1000;
-  throw new Error(`the demo agent did not answer within ${seconds} s; see ${logFile}`);
+  const last = lastError instanceof Error ? ` (last ping: ${lastError.message})` : '';
+  throw new Error(`the demo agent did not answer within ${seconds} s${last}; see ${logFile}`);
 }
 
 export async function stopDemoAgent(child: ChildProcess): Promise<void> {

@@ -126,7 +126,8 @@ export class Dispatcher {
     const first = words[0]?.toLowerCase() ?? '';
     const group = this.names.filter(({ words: name }) => name.length > 1 && name[0] === first);
     if (group.length > 0 && words.length === 1) {
-      return `the command ${PREFIX}${echo(first)} needs one of: ${this.subcommands(first).join(', ')}`;
+      const subcommands = this.subcommands(first).join(', ');
+      return `the command ${PREFIX}${echo(first)} needs one of: ${subcommands}`;
     }
     // Within a group (`ve ...`) only its subcommands are candidates; otherwise single words.
     // Only the command words are compared and echoed, never the arguments after them.
@@ -161,14 +162,16 @@ export class Dispatcher {
     }
     if (identity === null || role === null) {
       return (
-        `the command ${PREFIX}${spec.name} needs to know who you are, and your network does not vouch ` +
-        `for you: identify with its services (on IRC: /msg NickServ IDENTIFY account ` +
-        `password), then try again. Until then only ${PREFIX}help and ${PREFIX}whoami work.`
+        `the command ${PREFIX}${spec.name} needs to know who you are, and your network does ` +
+        `not vouch for you: identify with its services (on IRC: /msg NickServ IDENTIFY ` +
+        `account password), then try again. Until then only ${PREFIX}help and ${PREFIX}whoami ` +
+        'work.'
       );
     }
     if (!atLeast(role, spec.role)) {
-      const ask = spec.role === 'crew' ? '; an admin can !grant it' : '';
-      return `the command ${PREFIX}${spec.name} needs the ${spec.role} role and you are ${role}${ask}`;
+      const ask = spec.role === 'crew' ? `; an admin can ${PREFIX}grant it` : '';
+      const needs = `needs the ${spec.role} role and you are ${role}`;
+      return `the command ${PREFIX}${spec.name} ${needs}${ask}`;
     }
     return null;
   }

@@ -18,7 +18,8 @@ export interface NodeClient {
   close(): Promise<void> | void;
 }
 
-export interface TlsFiles {
+/** PEM text (not paths) of the CA, the bot's certificate and its key. */
+export interface TlsPem {
   ca: string;
   cert: string;
   key: string;
@@ -51,7 +52,7 @@ export class NodePool {
 
   static connect(
     nodes: readonly NodeConfig[],
-    tls: TlsFiles,
+    tls: TlsPem,
     logger: Logger,
     callTimeoutMs?: number,
   ): NodePool {
