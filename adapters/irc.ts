@@ -266,6 +266,7 @@ export class IrcAdapter implements ChatAdapter {
       sender: { identity: account === null ? null : `irc:${account}`, display: nick },
       conversation,
       text: text.trim(),
+      identifyHint: '/msg NickServ IDENTIFY account password',
     };
     if (message.tags.msgid) inbound.eventId = message.tags.msgid;
     this.log.info({ nick, identity: inbound.sender.identity, where: conversation.kind,

@@ -30,6 +30,11 @@ export interface InboundMessage {
   sender: Sender;
   conversation: Conversation;
   text: string;
+  /**
+   * How someone this network does not vouch for gets an identity, in this network's words
+   * (`/msg NickServ IDENTIFY account password`); the core adds it to its replies to them.
+   */
+  identifyHint?: string;
 }
 
 /** A button a graphical adapter may draw; clicking it runs `command` as the person who clicked. */

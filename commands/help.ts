@@ -67,7 +67,8 @@ export const help = define({
     const usable = services.registry.filter((spec) => allowed(spec, caller.role));
     const lines = usageLines(usable);
     if (caller.identity === null) {
-      lines.push('identify with your network (NickServ on IRC) to use the other commands');
+      const how = caller.identifyHint === null ? '' : ` (${caller.identifyHint})`;
+      lines.push(`identify with your network's services${how} to use the other commands`);
     }
     await respond({ lines, long: true, summary: `${usable.length} commands; sent you the list` });
   },
@@ -82,10 +83,11 @@ export const whoami = define({
   mutating: false,
   async handler({ caller, services, respond }) {
     if (caller.identity === null) {
+      const how = caller.identifyHint === null ? '' : ` (${caller.identifyHint})`;
       await respond({
         lines: [
           `you are ${caller.display}, but your network does not vouch for you: identify with ` +
-            `its services (on IRC: /msg NickServ IDENTIFY account password) and try again`,
+            `its services${how} and try again`,
         ],
       });
       return;

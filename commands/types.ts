@@ -6,7 +6,7 @@
 import type { Reply } from '../adapters/types.ts';
 import type { Logger } from '../src/log.ts';
 import type { Role } from '../src/roles.ts';
-import type { Origin } from '../src/store/requests.ts';
+import type { OpaqueOrigin } from '../src/origin.ts';
 import type { Services } from '../src/services.ts';
 
 export type ArgType = 'int' | 'word' | 'rest';
@@ -28,14 +28,16 @@ export interface Caller {
   /** null exactly when identity is null. */
   role: Role | null;
   display: string;
+  /** How to get an identity on the caller's network, in its words (null: it says nothing). */
+  identifyHint: string | null;
 }
 
 export interface CommandContext {
   caller: Caller;
   args: Args;
   services: Services;
-  /** Where the command was said; stored with a request so its outcome can be announced there. */
-  origin: Origin;
+  /** Where the command was said, to pass on: stored with a request to announce its outcome. */
+  origin: OpaqueOrigin;
   respond: (reply: Reply) => Promise<void>;
   logger: Logger;
 }

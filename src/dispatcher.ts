@@ -10,6 +10,7 @@ import type { InboundMessage, Respond } from '../adapters/types.ts';
 import { Args, type ArgSpec, type CommandContext, type CommandSpec } from '../commands/types.ts';
 import { BadArgumentsError, UserFacingError } from './errors.ts';
 import type { Logger } from './log.ts';
+import { sealOrigin } from './origin.ts';
 import { atLeast, type Role } from './roles.ts';
 import type { Services } from './services.ts';
 import type { AuditOutcome } from './store/index.ts';
@@ -156,16 +157,21 @@ export class Dispatcher {
 
   // Replies never start with the command prefix, so other bots in a channel cannot take them
   // for commands.
-  private refusal(spec: CommandSpec, identity: string | null, role: Role | null): string | null {
+  private refusal(
+    spec: CommandSpec,
+    identity: string | null,
+    role: Role | null,
+    identifyHint: string | undefined,
+  ): string | null {
     if (spec.role === 'anyone') {
       return null;
     }
     if (identity === null || role === null) {
+      const how = identifyHint === undefined ? '' : ` (${identifyHint})`;
       return (
         `the command ${PREFIX}${spec.name} needs to know who you are, and your network does ` +
-        `not vouch for you: identify with its services (on IRC: /msg NickServ IDENTIFY ` +
-        `account password), then try again. Until then only ${PREFIX}help and ${PREFIX}whoami ` +
-        'work.'
+        `not vouch for you: identify with its services${how}, then try again. Until then ` +
+        `only ${PREFIX}help and ${PREFIX}whoami work.`
       );
     }
     if (!atLeast(role, spec.role)) {
@@ -223,16 +229,16 @@ export class Dispatcher {
     let detail: string | null = null;
     let args: Args | null = null;
     try {
-      const refused = this.refusal(spec, identity, role);
+      const refused = this.refusal(spec, identity, role, message.identifyHint);
       if (refused) {
         throw new UserFacingError(refused);
       }
       args = this.parseArgs(spec, rest);
       const context: CommandContext = {
-        caller: { identity, role, display },
+        caller: { identity, role, display, identifyHint: message.identifyHint ?? null },
         args,
         services,
-        origin: { adapter: message.adapter, conversation: message.conversation },
+        origin: sealOrigin({ adapter: message.adapter, conversation: message.conversation }),
         respond,
         logger,
       };

@@ -11,9 +11,10 @@ import type { Logger } from './log.ts';
 import { loginFor } from './logins.ts';
 import { isAgentFailure, isUnreachable, whyUnreachable, type NodePool } from './nodes.ts';
 import type { Notifier } from './notify.ts';
+import { unsealOrigin, type OpaqueOrigin } from './origin.ts';
 import type { Progress, Provisioner } from './provisioner.ts';
 import { atLeast, type Role } from './roles.ts';
-import type { NewRequest, RequestState, Store, VeRequest } from './store/index.ts';
+import type { RequestState, Store, VeRequest } from './store/index.ts';
 import { IN_FLIGHT_STATES, OPEN_STATES } from './store/requests.ts';
 import { templateAtApproval } from './templates.ts';
 
@@ -22,7 +23,6 @@ export interface Actor {
   role: Role;
 }
 
-export type NewRequestInput = Omit<NewRequest, 'at'>;
 
 export interface WorkflowOptions {
   store: Store;
@@ -120,12 +120,18 @@ export class Workflow {
    * one synchronous transaction, so two creates at once cannot both pass the quota or take the
    * same login: whatever the caller awaits (the template's network call) happens before.
    */
-  file(actor: Actor, request: Pick<NewRequestInput, 'template' | 'origin'>): VeRequest {
+  file(actor: Actor, request: { template: string | null; origin: OpaqueOrigin }): VeRequest {
     const { store } = this.options;
     const at = this.at();
     return store.transaction(() => {
       const username = this.checkFiling(actor);
-      const filed = store.requests.insert({ ...request, requester: actor.identity, username, at });
+      const filed = store.requests.insert({
+        requester: actor.identity,
+        username,
+        template: request.template,
+        origin: unsealOrigin(request.origin),
+        at,
+      });
       store.audit.add({
         at,
         actor: actor.identity,

@@ -189,7 +189,26 @@ describe('dispatcher', () => {
 
   test('unidentified people may use only !help and !whoami', async () => {
     assert.match((await rig.say(null, '!help')).join('\n'), /identify with your network/);
-    assert.match((await rig.say(null, '!requests'))[0] ?? '', /NickServ IDENTIFY/);
+    assert.match((await rig.say(null, '!requests'))[0] ?? '', /identify with its services, then/);
+  });
+
+  test('how to identify is in the adapter\'s words; the core names no network', async () => {
+    const nobody = { identity: null, display: 'guest' };
+    const said = async (identifyHint?: string): Promise<string> => {
+      const lines: string[] = [];
+      const hint = identifyHint === undefined ? {} : { identifyHint };
+      for (const text of ['!requests', '!help', '!whoami']) {
+        await rig.bot.dispatcher.handle(message(text, { sender: nobody, ...hint }), async (r) => {
+          lines.push(...r.lines);
+        });
+      }
+      return lines.join('\n');
+    };
+
+    const plain = await said();
+    assert.doesNotMatch(plain, /NickServ|IRC/);
+    const hinted = await said('/msg Q AUTH account password');
+    assert.equal(hinted.match(/\(\/msg Q AUTH account password\)/g)?.length, 3, hinted);
   });
 
   test('in a channel only !text is a command; in private the ! is optional', async () => {
