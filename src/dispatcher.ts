@@ -7,9 +7,10 @@ import { randomUUID } from 'node:crypto';
 import { subDays } from 'date-fns';
 
 import type { InboundMessage, Respond } from '../adapters/types.ts';
-import { Args, type ArgSpec, type CommandContext, type CommandSpec } from '../commands/types.ts';
+import type { Args, CommandContext, CommandSpec } from '../commands/types.ts';
 import { BadArgumentsError, UserFacingError } from './errors.ts';
 import type { Logger } from './log.ts';
+import { parseArgs } from './parse-args.ts';
 import { sealOrigin } from './origin.ts';
 import { atLeast, type Role } from './roles.ts';
 import type { Services } from './services.ts';
@@ -182,36 +183,6 @@ export class Dispatcher {
     return null;
   }
 
-  private parseArgs(spec: CommandSpec, words: string[]): Args {
-    const values = new Map<string, string | number>();
-    const usage = `usage: ${PREFIX}${spec.usage}`;
-    let index = 0;
-
-    for (const arg of spec.args) {
-      const word = words[index];
-      if (word === undefined) {
-        if (!arg.optional) {
-          throw new UserFacingError(usage);
-        }
-        continue;
-      }
-      if (arg.type === 'rest') {
-        values.set(arg.name, words.slice(index).join(' '));
-        index = words.length;
-      } else if (arg.type === 'int') {
-        values.set(arg.name, intArg(arg, word, usage));
-        index += 1;
-      } else {
-        values.set(arg.name, word);
-        index += 1;
-      }
-    }
-    if (index < words.length) {
-      throw new UserFacingError(usage);
-    }
-    return new Args(values);
-  }
-
   private async run(match: Match, message: InboundMessage, respond: Respond): Promise<void> {
     const { spec, rest } = match;
     const { services } = this.options;
@@ -233,7 +204,7 @@ export class Dispatcher {
       if (refused) {
         throw new UserFacingError(refused);
       }
-      args = this.parseArgs(spec, rest);
+      args = parseArgs(spec, rest, `usage: ${PREFIX}${spec.usage}`);
       const context: CommandContext = {
         caller: { identity, role, display, identifyHint: message.identifyHint ?? null },
         args,
@@ -302,16 +273,4 @@ function guarded(respond: Respond): Respond {
 function unprefixed(line: string): string {
   const trimmed = line.trimStart();
   return trimmed.startsWith(PREFIX) ? `${PREFIX_GUARD}${trimmed}` : line;
-}
-
-/** A whole number within the argument's range; the refusal says the range. */
-function intArg(arg: ArgSpec, word: string, usage: string): number {
-  const min = arg.min ?? 0;
-  const max = arg.max ?? Number.MAX_SAFE_INTEGER;
-  const value = /^\d{1,16}$/.test(word) ? Number(word) : Number.NaN;
-  if (Number.isNaN(value) || value < min || value > max) {
-    const range = arg.max === undefined ? `of at least ${min}` : `from ${min} to ${max}`;
-    throw new UserFacingError(`${arg.name} must be a whole number ${range}; ${usage}`);
-  }
-  return value;
 }
