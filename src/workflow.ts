@@ -16,6 +16,7 @@ import type { Progress, Provisioner } from './provisioner.ts';
 import { atLeast, type Role } from './roles.ts';
 import type { RequestState, Store, VeRequest } from './store/index.ts';
 import { IN_FLIGHT_STATES, OPEN_STATES } from './store/requests.ts';
+import { checkActiveQuota, checkRequestQuota } from './quotas.ts';
 import { templateAtApproval } from './templates.ts';
 
 export interface Actor {
@@ -69,49 +70,14 @@ export class Workflow {
     return request;
   }
 
-  /** Requests and VEs a person holds or is about to hold, for the active-VE quota. */
-  private heldBy(identity: string): number {
-    const { store } = this.options;
-    return (
-      store.ves.countActiveByOwner(identity) +
-      store.requests.countInStates(identity, IN_FLIGHT_STATES)
-    );
-  }
-
-  private checkRequestQuota(actor: Actor): void {
-    const { store, quotas } = this.options;
-    if (actor.role === 'admin') {
-      return;
-    }
-    const pending = store.requests.inStates(OPEN_STATES, actor.identity);
-    if (pending.length >= quotas.pendingRequests) {
-      const ids = pending.map((request) => `#${request.id}`).join(', ');
-      throw new UserFacingError(
-        `you already have ${pending.length} pending request(s) (${ids || 'none allowed'}; ` +
-          `quota ${quotas.pendingRequests}); wait for the crew or !cancel one first`,
-      );
-    }
-    this.checkActiveQuota(actor.identity, 'you already hold', '');
-  }
-
-  private checkActiveQuota(identity: string, who: string, outcome: string): void {
-    const { quotas } = this.options;
-    const held = this.heldBy(identity);
-    if (held >= quotas.activeVes) {
-      throw new UserFacingError(
-        `${who} ${held} VE(s) (quota ${quotas.activeVes})${outcome}; ` +
-          `remove one with !ve remove ID or ask an admin`,
-      );
-    }
-  }
-
   /**
    * The login a new request of `actor` would get, after the quota checks; throws a user error
    * when the person may not file one now. Cheap, so a caller may ask before going to the network.
    */
   checkFiling(actor: Actor): string {
-    const username = loginFor(this.options.store, actor.identity);
-    this.checkRequestQuota(actor);
+    const { store, quotas } = this.options;
+    const username = loginFor(store, actor.identity);
+    checkRequestQuota(store, quotas, actor);
     return username;
   }
 
@@ -159,7 +125,8 @@ export class Workflow {
     }
     if (this.options.roleOf(request.requester) !== 'admin') {
       const outcome = `, request #${id} kept pending`;
-      this.checkActiveQuota(request.requester, `${request.requester} already holds`, outcome);
+      const who = `${request.requester} already holds`;
+      checkActiveQuota(this.options.store, this.options.quotas, request.requester, who, outcome);
     }
     const node = await this.chooseNode(id);
     const template = request.template ?? (await this.templateFor(node, id));
