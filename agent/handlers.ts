@@ -7,7 +7,14 @@ import type { Logger } from 'pino';
 
 import { DriverError, type Driver } from './driver.ts';
 import { VeLocks } from './lock.ts';
-import { AgentCode, type AgentResponse, type RequestId } from './protocol.ts';
+import {
+  AGENT_COMMANDS,
+  ANSWER_WITHIN_MS,
+  AgentCode,
+  type AgentCommand,
+  type AgentResponse,
+  type RequestId,
+} from './protocol.ts';
 import { ValidationError } from './validate.ts';
 
 /** What the agent's config says that commands need beyond the driver. */
@@ -50,11 +57,21 @@ export interface DispatcherOptions {
   settings: AgentSettings;
   logger: Logger;
   handlers: Record<string, CommandHandler>;
-  /** After this long a request is answered TIMEOUT; the VE stays locked until the driver ends. */
+  /**
+   * After this long a request is answered TIMEOUT; the VE stays locked until the driver ends.
+   * Unset, each command gets its own limit from ANSWER_WITHIN_MS in the wire protocol.
+   */
   operationTimeoutMs?: number;
 }
 
+/** For a handler registered under a name the wire protocol does not list. */
 export const DEFAULT_OPERATION_TIMEOUT_MS = 300_000;
+
+/** The bot waits ANSWER_WITHIN_MS plus a grace for each command, so the agent answers first. */
+export function answerLimitMs(command: string): number {
+  const known = (AGENT_COMMANDS as readonly string[]).includes(command);
+  return known ? ANSWER_WITHIN_MS[command as AgentCommand] : DEFAULT_OPERATION_TIMEOUT_MS;
+}
 const MAX_ID_LENGTH = 128;
 const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
 
@@ -122,11 +139,11 @@ export class Dispatcher {
   private readonly locks = new VeLocks();
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly context: HandlerContext;
-  private readonly timeoutMs: number;
+  private readonly timeoutMs: number | null;
 
   constructor(private readonly options: DispatcherOptions) {
     this.context = { driver: options.driver, settings: options.settings, logger: options.logger };
-    this.timeoutMs = options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
+    this.timeoutMs = options.operationTimeoutMs ?? null;
     for (const [name, handler] of Object.entries(options.handlers)) {
       this.registerHandler(name, handler);
     }
@@ -217,7 +234,7 @@ export class Dispatcher {
     handler: CommandHandler,
     operation: Promise<unknown[]>,
   ): Promise<unknown[]> {
-    const limitMs = handler.timeoutMs ?? this.timeoutMs;
+    const limitMs = handler.timeoutMs ?? this.timeoutMs ?? answerLimitMs(command);
     const tracked = operation.catch(() => undefined);
     this.inFlight.add(tracked);
     void tracked.then(() => this.inFlight.delete(tracked));

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { DEFAULT_OPERATION_TIMEOUT_MS } from '../agent/handlers.ts';
+import { answerLimitMs, DEFAULT_OPERATION_TIMEOUT_MS } from '../agent/handlers.ts';
 import { UPDATE_TIMEOUT_MS } from '../agent/provision/commands.ts';
 import { AGENT_COMMANDS, ANSWER_WITHIN_MS, CALL_GRACE_MS } from '../agent/protocol.ts';
 import {
@@ -24,6 +24,14 @@ describe('agent call timeouts', () => {
     assert.ok(callWaitMs('remove') > DEFAULT_OPERATION_TIMEOUT_MS);
     assert.ok(callWaitMs('stop') > STOP_TIMEOUT_MS + QUERY_TIMEOUT_MS + KILL_GRACE_MS);
     assert.ok(callWaitMs('update') > UPDATE_TIMEOUT_MS);
+  });
+
+  test('the agent gives each command as long as its programs may run, and answers first', () => {
+    assert.ok(answerLimitMs('create') > CREATE_TIMEOUT_MS + KILL_GRACE_MS);
+    assert.ok(answerLimitMs('remove') > 2 * (STOP_TIMEOUT_MS + KILL_GRACE_MS));
+    for (const command of AGENT_COMMANDS) {
+      assert.ok(answerLimitMs(command) < callWaitMs(command), command);
+    }
   });
 
   test('every command has its own wait, and queries stay short', () => {
