@@ -69,9 +69,6 @@ export async function saveSimState(file: string, state: SimState): Promise<void>
   await writeFileAtomic(file, `${JSON.stringify(state, null, 2)}\n`);
 }
 
-/** Kept for test/helpers/alerts-rig.ts, which imports it from here. */
-export { writeFileAtomic };
-
 function isState(value: unknown): value is SimState {
   if (typeof value !== 'object' || value === null) {
     return false;

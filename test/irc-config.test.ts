@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backoffMs } from '../adapters/backoff.ts';
+import { backoffMs } from '../src/backoff.ts';
 import { AccountTracker, foldCase } from '../adapters/irc-accounts.ts';
 import { DEFAULT_IRC_RATE, parseIrcConfig } from '../adapters/irc-config.ts';
 import { KeyedLimiter, TokenBucket } from '../adapters/token-bucket.ts';

@@ -21,7 +21,7 @@ import {
   type BeancounterBlock,
   type BeancounterRow,
 } from '../../agent/beancounters.ts';
-import { writeFileAtomic } from '../../agent/sim-state.ts';
+import { writeFileAtomic } from '../../agent/atomic-file.ts';
 import { ShellAdapter } from '../../adapters/shell.ts';
 import { Bot } from '../../src/bot.ts';
 import type { BotConfig } from '../../src/config.ts';
