@@ -1,4 +1,6 @@
 /** Operating existing VEs: list, status, start/stop/restart, remove, beancounters, limits. */
+import { formatDistanceStrict } from 'date-fns';
+
 import type { VeStatus } from '../agent/protocol.ts';
 import { ubcTable, table } from '../src/format.ts';
 import { UserFacingError } from '../src/errors.ts';
@@ -7,12 +9,17 @@ import { actorOf } from './actor.ts';
 import { VE_ID_ARG } from './args.ts';
 import { define, type CommandSpec } from './types.ts';
 
-function stateText(live: VeStatus | null): string {
+/** `running since 2026-12-03 20:25 UTC (4 minutes)`: a time a person reads, and how long ago. */
+function stateText(live: VeStatus | null, now: Date): string {
   if (live === null) {
     return 'unknown (node unreachable)';
   }
-  const since = live.state === 'running' && live.startedAt ? ` since ${live.startedAt}` : '';
-  return `${live.state}${since}`;
+  if (live.state !== 'running' || !live.startedAt) {
+    return live.state;
+  }
+  const started = new Date(live.startedAt);
+  const at = `${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  return `running since ${at} (${formatDistanceStrict(started, now)})`;
 }
 
 export const veList = define({
@@ -35,7 +42,7 @@ export const veList = define({
       ve.owner,
       ve.username,
       live?.address ?? '-',
-      stateText(live),
+      stateText(live, context.services.now()),
     ]);
     const lines = table(['VE', 'node', 'owner', 'login', 'address', 'state'], rows);
     await context.respond({ lines, long: true, summary: `${listed.length} VE(s)` });
@@ -55,7 +62,7 @@ export const veStatus = define({
     const address = live.address ? `, address ${live.address}` : '';
     const host = live.hostname ? `, hostname ${live.hostname}` : '';
     await context.respond({
-      lines: [`VE ${ve.id} on ${ve.node}: ${stateText(live)}${address}${host}`],
+      lines: [`VE ${ve.id} on ${ve.node}: ${stateText(live, context.services.now())}${address}${host}`],
     });
   },
 });
@@ -72,7 +79,7 @@ function action(name: VeAction, summary: string): CommandSpec {
       const id = context.args.int('ID');
       const { live, already } = await context.services.ves.act(actorOf(context), id, name);
       const was = name === 'stop' ? 'was already stopped' : 'is already running';
-      const line = already ? `VE ${id} ${was}` : `VE ${id}: ${stateText(live)}`;
+      const line = already ? `VE ${id} ${was}` : `VE ${id}: ${stateText(live, context.services.now())}`;
       await context.respond({ lines: [line] });
     },
   });

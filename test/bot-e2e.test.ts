@@ -337,7 +337,10 @@ describe('after the new-user trial', () => {
     const ve = veOf(ADMIN);
     assert.match(text(await rig.say(ADMIN, `!ve stop ${ve}`)), new RegExp(`VE ${ve}: stopped`));
     assert.equal(text(await rig.say(ADMIN, `!ve stop ${ve}`)), `VE ${ve} was already stopped`);
-    assert.match(text(await rig.say(ADMIN, `!ve start ${ve}`)), /running since/);
+    assert.match(
+      text(await rig.say(ADMIN, `!ve start ${ve}`)),
+      /running since \d{4}-\d\d-\d\d \d\d:\d\d UTC \(\d+ seconds?\)/,
+    );
     assert.equal(text(await rig.say(ADMIN, `!ve start ${ve}`)), `VE ${ve} is already running`);
   });
 
