@@ -8,7 +8,6 @@ import { UNLIMITED, type UbcValue } from '../../agent/protocol.ts';
 import {
   resourceKey,
   splitResourceKey,
-  type AlertKind,
   type AlertRecord,
   type Baseline,
   type BaselineStore,
@@ -84,15 +83,8 @@ interface CooldownRow {
   held_back: number;
 }
 
-interface AlertRow {
-  at: number;
-  kind: AlertKind;
-  node: string;
-  ve: string | null;
-  resource: string | null;
-  delta: number | null;
-  owner: string | null;
-}
+/** The alerts table's columns are named as the record's fields. */
+type AlertRow = AlertRecord;
 
 export class SqliteBaselineStore implements BaselineStore {
   constructor(private readonly db: Database) {}
