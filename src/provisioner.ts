@@ -38,7 +38,7 @@ export class Provisioner {
     progress: Progress,
     tellRequester: boolean,
   ): Promise<void> {
-    const { store, nodes, logger } = this.options;
+    const { nodes, logger } = this.options;
     const { id, veId, node, template } = request;
     // Approval stores the VE ID, the node and (for a request filed without one) the template.
     if (veId === null || node === null || template === null || this.busy.has(id)) {

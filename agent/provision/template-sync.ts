@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 
 import { redactUrlCredentials, redactedMessage } from '../redact.ts';
-import type { SyncFailure, SyncResult } from '../protocol.ts';
+import type { SyncResult } from '../protocol.ts';
 import { templateName } from '../templates.ts';
 import { KeyedMutex } from '../mutex.ts';
 import { httpsGet, readAll } from './https-get.ts';
