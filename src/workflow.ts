@@ -123,11 +123,9 @@ export class Workflow {
         `request #${id} is your own; another crew member has to approve it`,
       );
     }
-    if (this.options.roleOf(request.requester) !== 'admin') {
-      const outcome = `, request #${id} kept pending`;
-      const who = `${request.requester} already holds`;
-      checkActiveQuota(this.options.store, this.options.quotas, request.requester, who, outcome);
-    }
+    // Asked first so a refusal needs no network, and again in the approving transaction:
+    // another approval for the same person may go through while this one awaits the node.
+    this.checkRequesterQuota(request);
     const node = await this.chooseNode(id);
     const template = request.template ?? (await this.templateFor(node, id));
 
@@ -138,6 +136,7 @@ export class Workflow {
       if (current.state !== 'pending') {
         throw new UserFacingError(describeState(current));
       }
+      this.checkRequesterQuota(current);
       const veId = store.ves.allocateId();
       store.requests.transition(id, 'pending', {
         state: 'approved',
@@ -163,6 +162,16 @@ export class Workflow {
     });
     const tellRequester = approved.requester !== actor.identity;
     await provisioner.provision(approved, actor.identity, progress, tellRequester);
+  }
+
+  /** Throws when the requester (not an admin) holds their quota of VEs, approved ones counted. */
+  private checkRequesterQuota(request: VeRequest): void {
+    if (this.options.roleOf(request.requester) === 'admin') {
+      return;
+    }
+    const outcome = `, request #${request.id} kept pending`;
+    const who = `${request.requester} already holds`;
+    checkActiveQuota(this.options.store, this.options.quotas, request.requester, who, outcome);
   }
 
   /** The template of a request filed while no node answered: the default, or the node's. */
