@@ -12,13 +12,21 @@ import { templateAtApproval } from './templates.ts';
 
 const AGAIN_LATER = 'approve it again later';
 
+/** `a`, `a and b`, `a, b and c`. */
+export function wordList(items: readonly string[]): string {
+  if (items.length <= 1) {
+    return items.join('');
+  }
+  return `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
+}
+
 /** The reachable node with the fewest active VEs (config order breaks ties). */
 export async function chooseNode(nodes: NodePool, store: Store, id: number): Promise<string> {
   const reachable = await nodes.reachable();
 
   if (reachable.length === 0) {
     const all = nodes.names();
-    const which = all.length === 1 ? `node ${all[0]}` : `no node reachable (${all.join(', ')})`;
+    const which = all.length === 1 ? `node ${all[0]}` : `nodes ${wordList(all)}`;
     throw new UserFacingError(`${which} unreachable, request #${id} kept pending; ${AGAIN_LATER}`);
   }
   const inFlight = store.requests.inStates(IN_FLIGHT_STATES);
