@@ -187,6 +187,24 @@ describe('dispatcher', () => {
     assert.match((await rig.say('shell:kim', '!help ve remove')).join('\n'), /asks you to confirm/);
   });
 
+  test('!cancel: a student withdraws their own request, the crew anyone\'s, as help says',
+    async () => {
+      assert.match((await rig.say('shell:vic', '!ve create')).join('\n'), /request #\d+ filed/);
+      const [request] = rig.bot.services.store.requests.inStates(['pending'], 'shell:vic');
+      assert.ok(request);
+      assert.match(
+        (await rig.say('shell:wes', `!cancel ${request.id}`))[0] ?? '',
+        new RegExp(`request #${request.id} is not yours to cancel`),
+      );
+      assert.deepEqual(await rig.say('irc:crew1', `!cancel ${request.id}`), [
+        `request #${request.id} cancelled`,
+      ]);
+      assert.match(
+        (await rig.say('shell:vic', '!help cancel')).join('\n'),
+        /withdraw your pending request N \(the crew may withdraw anyone's\)/,
+      );
+    });
+
   test('unidentified people may use only !help and !whoami', async () => {
     assert.match((await rig.say(null, '!help')).join('\n'), /identify with your network/);
     assert.match((await rig.say(null, '!requests'))[0] ?? '', /identify with its services, then/);
