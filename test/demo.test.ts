@@ -90,6 +90,14 @@ test('the welcome suggests three commands, with a request pending too', async ()
   assert.deepEqual(tries(second.stdout), ['!requests', '!approve 1', '!ve ubc 101']);
 });
 
+test("the README's quick start is exactly the two commands, first and together", async () => {
+  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+  const section = /^## Quick start\n([\s\S]*?)^## /m.exec(readme)?.[1] ?? '';
+  const blocks = [...section.matchAll(/^```\w*\n([\s\S]*?)^```$/gm)].map((m) => m[1]?.trim());
+  assert.deepEqual(blocks, ['npm install && npm start', 'npm test']);
+  assert.match(section, /^\s*```sh\nnpm install && npm start\n```\s*```sh\nnpm test\n```/);
+});
+
 test('a login that cannot be a VE login makes you shell:demo', () => {
   assert.deepEqual(demoLogin('alice', 1000), { login: 'alice', note: null });
   assert.equal(demoLogin('root', 0).login, 'demo');
