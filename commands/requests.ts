@@ -129,7 +129,7 @@ export const deny = define({
 export const cancel = define({
   name: 'cancel',
   usage: 'cancel N',
-  summary: 'withdraw your pending request N',
+  summary: "withdraw your pending request N (the crew may withdraw anyone's)",
   role: 'student',
   args: [REQUEST_ARG],
   mutating: true,

@@ -37,20 +37,24 @@ export function demoLogin(osLogin: string, uid: number): { login: string; note: 
   }
 }
 
-/** Suggestions that fit what the data folder holds: a pending request, an existing VE. */
+/**
+ * Three commands that fit what the data folder holds: with a request pending, a look at it
+ * and its approval; with none, a new request and the approval it will need. Then the counters
+ * of an existing VE, or of the VE the approval makes.
+ */
 function suggestions(store: Store): string[] {
   const pending = store.requests.inStates(OPEN_STATES)[0];
   const request = pending?.id ?? store.requests.nextId();
   const ve = store.ves.active()[0]?.id ?? store.ves.peekNextId();
-  const lines = [];
-  if (pending === undefined) {
-    lines.push('  !ve create      ask for a VE (the reply names your request number)');
-  }
-  lines.push(
-    `  !approve ${request}`.padEnd(18) + `approve request #${request} as the crew; makes the VE`,
-    `  !ve ubc ${ve}`.padEnd(18) + `VE ${ve}'s resource counters`,
-  );
-  return lines;
+  const first =
+    pending === undefined
+      ? ['!ve create', 'ask for a VE (the reply names your request number)']
+      : ['!requests', `the open requests; #${request} is waiting for the crew`];
+  return [
+    first,
+    [`!approve ${request}`, `approve request #${request} as the crew; makes the VE`],
+    [`!ve ubc ${ve}`, `VE ${ve}'s resource counters`],
+  ].map(([command = '', what = '']) => `  ${command}`.padEnd(18) + what);
 }
 
 function welcome(identity: string, note: string | null, logFile: string, db: string): string {

@@ -64,17 +64,21 @@ export class Dispatcher {
   };
 
   private async dispatch(message: InboundMessage, respond: Respond): Promise<void> {
-    let words: string[] | null;
+    const text = this.commandText(message);
+    if (text === null) {
+      return;
+    }
+    let words: string[] = [];
+    let unreadable: UserFacingError | null = null;
     try {
-      words = this.commandWords(message);
+      words = this.commandWords(text);
     } catch (error) {
       if (!(error instanceof UserFacingError)) {
         throw error;
       }
-      await respond({ lines: [error.message] });
-      return;
+      unreadable = error;
     }
-    if (words === null || words.length === 0) {
+    if (unreadable === null && words.length === 0) {
       return;
     }
     const { services, logger } = this.options;
@@ -87,25 +91,38 @@ export class Dispatcher {
         return;
       }
     }
+    const actor = actorOf(message);
+    const log = logger.child({ identity: message.sender.identity, adapter: message.adapter });
+    // Recorded before the answer, so that an adapter failing to send loses no audit row.
+    if (unreadable !== null) {
+      this.record(log, actor, 'command unreadable', echo(text), 'refused', unreadable.message);
+      await respond({ lines: [unreadable.message] });
+      return;
+    }
     const match = this.lookup(words);
     if (!match) {
-      await respond({ lines: [this.unknown(words)] });
+      const reply = this.unknown(words);
+      this.record(log, actor, 'unknown command', echo(words.join(' ')), 'refused', reply);
+      await respond({ lines: [reply] });
       return;
     }
     await this.run(match, message, respond);
   }
 
-  /**
-   * The words of a command, or null when the text is not one; throws on an unclosed quote or a
-   * line too long to be a command (whatever the adapter let through).
-   */
-  private commandWords(message: InboundMessage): string[] | null {
-    let text = message.text.trimStart();
+  /** The text of a command after its prefix, or null when the message is not one. */
+  private commandText(message: InboundMessage): string | null {
+    const text = message.text.trimStart();
     if (text.startsWith(PREFIX)) {
-      text = text.slice(PREFIX.length);
-    } else if (message.conversation.kind !== 'private') {
-      return null;
+      return text.slice(PREFIX.length);
     }
+    return message.conversation.kind === 'private' ? text : null;
+  }
+
+  /**
+   * The words of a command; throws on an unclosed quote or a line too long to be a command
+   * (whatever the adapter let through).
+   */
+  private commandWords(text: string): string[] {
     if (text.length > MAX_COMMAND_CHARS) {
       throw new UserFacingError(
         `command too long (${text.length} characters; at most ${MAX_COMMAND_CHARS})`,
@@ -233,35 +250,40 @@ export class Dispatcher {
         });
       }
     }
-    try {
-      this.audit(spec, identity ?? `unidentified:${display}`, args, outcome, detail);
-    } catch (error) {
-      // The command ran (or was refused) and was answered; only its record is missing.
-      logger.error({ err: error, outcome }, 'audit write failed');
-    }
+    // A refusal before the arguments were read still names what it was about.
+    const target = args?.summary() || echo(rest.join(' ')) || null;
+    this.record(logger, actorOf(message), `command ${spec.name}`, target, outcome, detail);
   }
 
-  private audit(
-    spec: CommandSpec,
+  /**
+   * Writes one audit row. The command already ran (or was refused) and was answered, so a
+   * failed write is logged and goes no further: only the record is missing.
+   */
+  private record(
+    logger: Logger,
     actor: string,
-    args: Args | null,
+    action: string,
+    target: string | null,
     outcome: AuditOutcome,
     detail: string | null,
   ): void {
     const { store, now } = this.options.services;
     const at = now();
-    store.transaction(() => {
-      store.audit.add({
-        at: at.toISOString(),
-        actor,
-        action: `command ${spec.name}`,
-        target: args?.summary() || null,
-        outcome,
-        detail,
+    try {
+      store.transaction(() => {
+        store.audit.add({ at: at.toISOString(), actor, action, target, outcome, detail });
+        store.events.prune(subDays(at, EVENT_MEMORY_DAYS).toISOString());
       });
-      store.events.prune(subDays(at, EVENT_MEMORY_DAYS).toISOString());
-    });
+    } catch (error) {
+      logger.error({ err: error, outcome }, 'audit write failed');
+    }
   }
+}
+
+/** Who the audit names: the identity, or the display name of someone nobody vouches for. */
+function actorOf(message: InboundMessage): string {
+  const { identity, display } = message.sender;
+  return identity ?? `unidentified:${echo(display)}`;
 }
 
 /** `respond` with every line that starts with the prefix guarded (a line may hold several). */

@@ -78,12 +78,18 @@ export function table(header: string[], rows: string[][], right: readonly number
   );
 }
 
-/** The `!ve ubc` table; a marked row starts with `!` and says why in the last column. */
+/**
+ * A marked row of the `!ve ubc` table starts with this. Not the command prefix: the dispatcher
+ * guards a line starting with that, which would push the row a column to the right.
+ */
+export const UBC_MARK = '*';
+
+/** The `!ve ubc` table; a marked row starts with UBC_MARK and says why in the last column. */
 export function ubcTable(rows: UbcRow[]): string[] {
   const body = rows.map((row) => {
     const warning = rowWarning(row);
     return [
-      `${warning ? '!' : ' '} ${row.resource}`,
+      `${warning ? UBC_MARK : ' '} ${row.resource}`,
       humanValue(row.resource, row.held),
       humanValue(row.resource, row.maxheld),
       humanValue(row.resource, row.barrier),

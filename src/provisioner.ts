@@ -15,6 +15,16 @@ import { IN_FLIGHT_STATES } from './store/requests.ts';
 /** Agent answers that do not tell whether the VE exists: leave the request for reconciling. */
 const UNSURE_CODES: readonly number[] = [AgentCode.VE_BUSY, AgentCode.TIMEOUT];
 
+/**
+ * True when `status` is the VE the agent made for `username`: create names it USERNAME, or
+ * USERNAME.DOMAIN when the node has a domain. Anything else (another login, no hostname) is a
+ * VE someone else made with that ID.
+ */
+function madeFor(status: VeStatus, username: string): boolean {
+  const hostname = status.hostname?.toLowerCase() ?? null;
+  return hostname === username || (hostname?.startsWith(`${username}.`) ?? false);
+}
+
 export type Progress = (reply: Reply) => Promise<void>;
 
 export interface ProvisionerOptions {
@@ -191,6 +201,20 @@ export class Provisioner {
     });
   }
 
+  /** A request whose VE ID the node gives to someone else's VE fails; that VE is left alone. */
+  private async notOurs(request: VeRequest, status: VeStatus): Promise<void> {
+    const { veId, node, id } = request;
+    const hostname = status.hostname === null ? 'no hostname' : `hostname ${status.hostname}`;
+    const reason =
+      `VE ${veId} on ${node} is not the one made for login ${request.username} (${hostname}); ` +
+      'it was left alone';
+    const from = request.state === 'approved' ? 'approved' : 'provisioning';
+    this.move(request, from, 'failed', 'system', reason);
+    await this.options.notifier.toUser(request.requester, {
+      lines: [`request #${id} failed: ${reason}; file a new request with !ve create`],
+    });
+  }
+
   /**
    * Finishes requests a previous run (or an unreachable node) left approved or provisioning:
    * a VE the node already has makes the request active; a VE it does not have is created now.
@@ -214,6 +238,11 @@ export class Provisioner {
       if (status.state === 'absent') {
         log.info('reconcile: VE absent, creating it');
         await this.provision(request, 'system', async () => {}, true);
+        continue;
+      }
+      if (!madeFor(status, request.username)) {
+        log.warn({ hostname: status.hostname }, 'reconcile: the VE is not this request\'s');
+        await this.notOurs(request, status);
         continue;
       }
       log.info({ state: status.state }, 'reconcile: VE exists, request active');

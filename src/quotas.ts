@@ -12,12 +12,12 @@ export interface Quotas {
   pendingRequests: number;
 }
 
-/** Requests and VEs a person holds or is about to hold, for the active-VE quota. */
-function heldBy(store: Store, identity: string): number {
-  return (
-    store.ves.countActiveByOwner(identity) +
-    store.requests.countInStates(identity, IN_FLIGHT_STATES)
-  );
+/** VEs a person holds, and requests approved for them whose VE is on its way. */
+function heldBy(store: Store, identity: string): { active: number; coming: number } {
+  return {
+    active: store.ves.countActiveByOwner(identity),
+    coming: store.requests.countInStates(identity, IN_FLIGHT_STATES),
+  };
 }
 
 /** Throws a user error when `actor` may not file another request now. */
@@ -44,10 +44,12 @@ export function checkActiveQuota(
   who: string,
   outcome: string,
 ): void {
-  const held = heldBy(store, identity);
+  const { active, coming } = heldBy(store, identity);
+  const held = active + coming;
   if (held >= quotas.activeVes) {
+    const creating = coming === 0 ? '' : `, ${coming} of them being created`;
     throw new UserFacingError(
-      `${who} ${held} VE(s) (quota ${quotas.activeVes})${outcome}; ` +
+      `${who} ${held} VE(s)${creating} (quota ${quotas.activeVes})${outcome}; ` +
         `remove one with !ve remove ID or ask an admin`,
     );
   }

@@ -9,15 +9,15 @@ import { subDays } from 'date-fns';
 import { UserFacingError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { loginFor } from './logins.ts';
-import { isAgentFailure, isUnreachable, whyUnreachable, type NodePool } from './nodes.ts';
+import type { NodePool } from './nodes.ts';
 import type { Notifier } from './notify.ts';
 import { unsealOrigin, type OpaqueOrigin } from './origin.ts';
+import { chooseNode, idsOnNode, templateFor } from './placement.ts';
 import type { Progress, Provisioner } from './provisioner.ts';
 import { atLeast, type Role } from './roles.ts';
 import type { RequestState, Store, VeRequest } from './store/index.ts';
 import { IN_FLIGHT_STATES, OPEN_STATES } from './store/requests.ts';
 import { checkActiveQuota, checkRequestQuota } from './quotas.ts';
-import { templateAtApproval } from './templates.ts';
 
 export interface Actor {
   identity: string;
@@ -123,22 +123,23 @@ export class Workflow {
         `request #${id} is your own; another crew member has to approve it`,
       );
     }
-    if (this.options.roleOf(request.requester) !== 'admin') {
-      const outcome = `, request #${id} kept pending`;
-      const who = `${request.requester} already holds`;
-      checkActiveQuota(this.options.store, this.options.quotas, request.requester, who, outcome);
-    }
-    const node = await this.chooseNode(id);
-    const template = request.template ?? (await this.templateFor(node, id));
+    // Asked first so a refusal needs no network, and again in the approving transaction:
+    // another approval for the same person may go through while this one awaits the node.
+    this.checkRequesterQuota(request);
+    const { nodes, store, provisioner, defaultTemplate } = this.options;
+    const node = await chooseNode(nodes, store, id);
+    const template =
+      request.template ?? (await templateFor(nodes, node, defaultTemplate ?? null, id));
+    const inUse = await idsOnNode(nodes, node, id);
 
-    const { store, provisioner } = this.options;
     const at = this.at();
     const approved = store.transaction(() => {
       const current = store.requests.get(id) as VeRequest;
       if (current.state !== 'pending') {
         throw new UserFacingError(describeState(current));
       }
-      const veId = store.ves.allocateId();
+      this.checkRequesterQuota(current);
+      const veId = store.ves.allocateId(inUse);
       store.requests.transition(id, 'pending', {
         state: 'approved',
         at,
@@ -165,39 +166,14 @@ export class Workflow {
     await provisioner.provision(approved, actor.identity, progress, tellRequester);
   }
 
-  /** The template of a request filed while no node answered: the default, or the node's. */
-  private async templateFor(node: string, id: number): Promise<string> {
-    const { nodes, defaultTemplate } = this.options;
-    try {
-      return await templateAtApproval(nodes, node, defaultTemplate ?? null, id);
-    } catch (error) {
-      if (isUnreachable(error) || isAgentFailure(error)) {
-        throw new UserFacingError(
-          `node ${node} did not list its templates (${whyUnreachable(error)}), request #${id} ` +
-            'kept pending; approve it again later',
-          { cause: error },
-        );
-      }
-      throw error;
+  /** Throws when the requester (not an admin) holds their quota of VEs, approved ones counted. */
+  private checkRequesterQuota(request: VeRequest): void {
+    if (this.options.roleOf(request.requester) === 'admin') {
+      return;
     }
-  }
-
-  /** The reachable node with the fewest active VEs (config order breaks ties). */
-  private async chooseNode(requestId: number): Promise<string> {
-    const { nodes, store } = this.options;
-    const reachable = await nodes.reachable();
-
-    if (reachable.length === 0) {
-      const all = nodes.names();
-      const which = all.length === 1 ? `node ${all[0]}` : `no node reachable (${all.join(', ')})`;
-      throw new UserFacingError(
-        `${which} unreachable, request #${requestId} kept pending; approve it again later`,
-      );
-    }
-    const load = (node: string): number =>
-      store.ves.countActiveByNode(node) +
-      store.requests.inStates(IN_FLIGHT_STATES).filter((r) => r.node === node).length;
-    return reachable.reduce((best, node) => (load(node) < load(best) ? node : best));
+    const outcome = `, request #${request.id} kept pending`;
+    const who = `${request.requester} already holds`;
+    checkActiveQuota(this.options.store, this.options.quotas, request.requester, who, outcome);
   }
 
   deny(actor: Actor, id: number, reason: string | null): VeRequest {

@@ -326,6 +326,22 @@ describe('after the new-user trial', () => {
     assert.match(text(await rig.say(CREW, `!ve set ${ve} numproc 400:500`)), /set to 400:500/);
   });
 
+  test('!ve ubc marks a row near its barrier and keeps the columns', async () => {
+    const ve = veOf(ADMIN);
+    // A barrier of one process: the running VE holds at least that many.
+    assert.match(text(await rig.say(CREW, `!ve set ${ve} numproc 1:1`)), /set to 1:1/);
+
+    const lines = await rig.say(ADMIN, `!ve ubc ${ve}`);
+    const header = lines.find((line) => /resource\s+held/.test(line)) ?? '';
+    const flagged = lines.find((line) => /numproc/.test(line)) ?? '';
+    assert.match(flagged, /^\* numproc\s.*(% of barrier|failcnt \d+)$/, lines.join('\n'));
+    // Right-aligned columns end where their heading ends.
+    const ends = (line: string): number[] =>
+      [...line.matchAll(/\S+/g)].map((word) => (word.index ?? 0) + word[0].length);
+    const [, held = 0] = ends(header);
+    assert.equal(flagged.indexOf(' ', flagged.search(/\d/)), held, lines.join('\n'));
+  });
+
   test('students hear the same words for an absent VE and one that is not theirs', async () => {
     const theirs = veOf(ADMIN);
     const foreign = text(await rig.say('shell:zed', `!ve status ${theirs}`));

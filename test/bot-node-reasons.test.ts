@@ -156,3 +156,25 @@ describe('unreachable nodes say why', () => {
     assert.match(lines, /node1\s+unreachable: connection refused/);
   });
 });
+
+describe('approving with every node down', () => {
+  test('two unreachable nodes are named in plain words and the request is kept', async () => {
+    const nodes = [
+      { name: 'blaine', address: `127.0.0.1:${await freePort()}` },
+      { name: 'gale', address: `127.0.0.1:${await freePort()}` },
+    ];
+    const rig = await startBotRig({ port: 0, config: { nodes } });
+    cleanups.push(async () => {
+      await rig.stop();
+      await rm(rig.dir, { recursive: true, force: true });
+    });
+    await rig.say('shell:una', '!ve create');
+
+    const reply = (await rig.say('irc:crew1', '!approve 1')).join('\n');
+    assert.equal(
+      reply,
+      'nodes blaine and gale unreachable, request #1 kept pending; approve it again later',
+    );
+    assert.equal(rig.bot.services.store.requests.get(1)?.state, 'pending');
+  });
+});

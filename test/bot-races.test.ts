@@ -56,3 +56,45 @@ describe('two creates at once', () => {
     assert.equal(holders.length, 1);
   });
 });
+
+describe('two approvals at once', () => {
+  let quotaRig: BotRig;
+
+  before(async () => {
+    quotaRig = await startBotRig({
+      port: agent.port,
+      config: { quotas: { activeVes: 1, pendingRequests: 2 } },
+    });
+  });
+
+  after(async () => {
+    await quotaRig?.stop();
+    if (quotaRig) {
+      await rm(quotaRig.dir, { recursive: true, force: true });
+    }
+  });
+
+  test('for one person with a quota of one VE: one is approved, the other kept pending',
+    async () => {
+      const first = await quotaRig.say('shell:nia', '!ve create');
+      const second = await quotaRig.say('shell:nia', '!ve create');
+      assert.equal(filed([first, second]).length, 2, JSON.stringify([first, second]));
+
+      const replies = await Promise.all([
+        quotaRig.say('irc:crew1', '!approve 1'),
+        quotaRig.say('irc:crew2', '!approve 2'),
+      ]);
+
+      const active = replies.filter((lines) => /is active on node1/.test(lines.join('\n')));
+      assert.equal(active.length, 1, JSON.stringify(replies));
+      const refused = replies.find((lines) => !active.includes(lines))?.join('\n') ?? '';
+      const held = /shell:nia already holds 1 VE\(s\), 1 of them being created \(quota 1\)/;
+      assert.match(refused, held);
+      assert.match(refused, /request #\d kept pending/);
+
+      const { store } = quotaRig.bot.services;
+      assert.equal(store.ves.countActiveByOwner('shell:nia'), 1);
+      assert.equal(store.requests.inStates(['pending'], 'shell:nia').length, 1);
+      assert.equal(store.requests.inStates(['active'], 'shell:nia').length, 1);
+    });
+});

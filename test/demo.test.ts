@@ -69,6 +69,35 @@ test('a second run suggests what fits the data folder, and !whoami names the dem
   assert.doesNotMatch(stdout, /from the config/);
 });
 
+/** The commands the welcome suggests: the indented lines after `Try:`. */
+function tries(stdout: string): string[] {
+  const after = stdout.split('\n');
+  const start = after.indexOf('Try:') + 1;
+  assert.ok(start > 0, `no 'Try:' in: ${stdout}`);
+  const end = after.findIndex((line, index) => index >= start && !/^ {2}!/.test(line));
+  return after.slice(start, end).map((line) => line.trim().split(/\s{2,}/)[0] ?? '');
+}
+
+test('the welcome suggests three commands, with a request pending too', async () => {
+  const cwd = await freshFolder();
+  const first = await runCli(['demo'], { cwd, input: '!ve create\n' });
+  assert.equal(first.status, 0, `first run; stderr: ${first.stderr}`);
+  assert.deepEqual(tries(first.stdout), ['!ve create', '!approve 1', '!ve ubc 101']);
+
+  // Request #1 is still pending: the welcome suggests a look at it rather than another one.
+  const second = await runCli(['demo'], { cwd, input: '' });
+  assert.equal(second.status, 0, `second run; stderr: ${second.stderr}`);
+  assert.deepEqual(tries(second.stdout), ['!requests', '!approve 1', '!ve ubc 101']);
+});
+
+test("the README's quick start is exactly the two commands, first and together", async () => {
+  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+  const section = /^## Quick start\n([\s\S]*?)^## /m.exec(readme)?.[1] ?? '';
+  const blocks = [...section.matchAll(/^```\w*\n([\s\S]*?)^```$/gm)].map((m) => m[1]?.trim());
+  assert.deepEqual(blocks, ['npm install && npm start', 'npm test']);
+  assert.match(section, /^\s*```sh\nnpm install && npm start\n```\s*```sh\nnpm test\n```/);
+});
+
 test('a login that cannot be a VE login makes you shell:demo', () => {
   assert.deepEqual(demoLogin('alice', 1000), { login: 'alice', note: null });
   assert.equal(demoLogin('root', 0).login, 'demo');

@@ -187,6 +187,24 @@ describe('dispatcher', () => {
     assert.match((await rig.say('shell:kim', '!help ve remove')).join('\n'), /asks you to confirm/);
   });
 
+  test('!cancel: a student withdraws their own request, the crew anyone\'s, as help says',
+    async () => {
+      assert.match((await rig.say('shell:vic', '!ve create')).join('\n'), /request #\d+ filed/);
+      const [request] = rig.bot.services.store.requests.inStates(['pending'], 'shell:vic');
+      assert.ok(request);
+      assert.match(
+        (await rig.say('shell:wes', `!cancel ${request.id}`))[0] ?? '',
+        new RegExp(`request #${request.id} is not yours to cancel`),
+      );
+      assert.deepEqual(await rig.say('irc:crew1', `!cancel ${request.id}`), [
+        `request #${request.id} cancelled`,
+      ]);
+      assert.match(
+        (await rig.say('shell:vic', '!help cancel')).join('\n'),
+        /withdraw your pending request N \(the crew may withdraw anyone's\)/,
+      );
+    });
+
   test('unidentified people may use only !help and !whoami', async () => {
     assert.match((await rig.say(null, '!help')).join('\n'), /identify with your network/);
     assert.match((await rig.say(null, '!requests'))[0] ?? '', /identify with its services, then/);
@@ -278,6 +296,73 @@ describe('dispatcher', () => {
     const audit = rig.bot.services.store.audit.recent(2).map((entry) => entry.outcome);
     assert.deepEqual(audit, ['error', 'refused']);
   });
+
+  test('unknown, too long and unreadable commands are audited, their text cut short', async () => {
+    const { store } = rig.bot.services;
+    const latest = () => store.audit.recent(1)[0];
+
+    await rig.say('shell:kim', '!frobnicate now');
+    assert.deepEqual(
+      { ...latest(), id: 0, at: '' },
+      {
+        id: 0,
+        at: '',
+        actor: 'shell:kim',
+        action: 'unknown command',
+        target: 'frobnicate now',
+        outcome: 'refused',
+        detail: "unknown command 'frobnicate'; !help lists the commands",
+      },
+    );
+
+    await rig.say('irc:crew1', `!deny 14 \u001b[31m${'x'.repeat(600)}`);
+    const long = latest();
+    assert.equal(long?.action, 'command unreadable');
+    assert.equal(long?.actor, 'irc:crew1');
+    assert.equal(long?.outcome, 'refused');
+    assert.equal(long?.target, `deny 14 ?[31m${'x'.repeat(17)}…`, 'control characters escaped');
+    assert.match(long?.detail ?? '', /^command too long \(6\d\d characters; at most 500\)$/);
+
+    await rig.say(null, '!deny 1 "oops');
+    const unclosed = latest();
+    assert.equal(unclosed?.actor, 'unidentified:nobody');
+    assert.equal(unclosed?.target, 'deny 1 "oops');
+    assert.match(unclosed?.detail ?? '', /unclosed " quote/);
+  });
+
+  test('a refused role check is audited with its target', async () => {
+    await rig.say('shell:kim', '!approve 7');
+    const [entry] = rig.bot.services.store.audit.recent(1);
+    assert.equal(entry?.action, 'command approve');
+    assert.equal(entry?.outcome, 'refused');
+    assert.equal(entry?.target, '7');
+    assert.match(entry?.detail ?? '', /needs the crew role/);
+  });
+
+  test('an unknown command with a failed audit write is answered; the failure is logged',
+    async () => {
+      const { store } = rig.bot.services;
+      const log = capture();
+      const dispatcher = new Dispatcher({
+        commands: rig.bot.services.registry,
+        services: rig.bot.services,
+        logger: log.logger,
+      });
+      const replies: string[] = [];
+      store.db.exec(`CREATE TRIGGER audit_fails BEFORE INSERT ON audit
+        BEGIN SELECT RAISE(ABORT, 'disk full'); END`);
+      try {
+        await dispatcher.handle(message('!frobnicate'), async (reply) => {
+          replies.push(...reply.lines);
+        });
+      } finally {
+        store.db.exec('DROP TRIGGER audit_fails');
+      }
+
+      assert.match(replies[0] ?? '', /^unknown command 'frobnicate'/);
+      const failed = log.entries.find((entry) => entry.msg === 'audit write failed');
+      assert.match(failed?.err?.message ?? '', /disk full/);
+    });
 
   test('a failed audit write is logged; handle still answers and never throws', async () => {
     const { store } = rig.bot.services;

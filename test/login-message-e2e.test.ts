@@ -4,7 +4,7 @@
  * sshHost and webDomain in the bot config, node2 neither (its name is the ssh host).
  */
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -103,7 +103,7 @@ describe('login instructions for a new VE', () => {
   });
 
   test('no login message when the create fails', async () => {
-    // Someone made VE 103 on node1 by hand, so the bot's create of it fails there.
+    // The request names a template node1 then loses from its cache, so the create fails there.
     const pki = await makeTestPki();
     const client = new AgentClient({
       name: 'node1',
@@ -111,12 +111,19 @@ describe('login instructions for a new VE', () => {
       tls: { ca: pki.ca, ...pki.bot },
       logger: silentLogger(),
     });
-    const templates = (await client.call('templates', [])) as string[];
-    await client.call('create', [103, templates[0], 'byhand']);
+    const [template = ''] = (await client.call('templates', [])) as string[];
     await client.close();
+    const id = requestNumber(await rig.say('shell:carol', `!ve create ${template}`));
 
-    const id = requestNumber(await rig.say('shell:carol', '!ve create'));
-    const approved = await rig.say(CREW, `!approve ${id}`);
+    const cache = path.join(path.dirname(node1.stateDir), 'templates');
+    const tarball = path.join(cache, `${template}.tar.gz`);
+    await rename(tarball, `${tarball}.away`);
+    let approved: string[];
+    try {
+      approved = await rig.say(CREW, `!approve ${id}`);
+    } finally {
+      await rename(`${tarball}.away`, tarball);
+    }
     assert.match(approved.join('\n'), /creating VE 103 on node1 failed/);
     const told = privateTo('shell:carol').map((reply) => reply.lines.join('\n'));
     assert.ok(told.some((text) => /creating VE 103 on node1 failed/.test(text)));

@@ -91,6 +91,17 @@ describe('store', () => {
     }
   });
 
+  test('IDs in use on the node are skipped, and a skipped ID is used up too', () => {
+    const store = fresh();
+    try {
+      assert.equal(store.ves.allocateId(new Set([101, 102, 104])), 103);
+      assert.equal(store.ves.allocateId(), 104, '104 is free when the node does not have it');
+      assert.equal(store.ves.allocateId(new Set([101])), 105, '101 was used up before');
+    } finally {
+      store.close();
+    }
+  });
+
   test('a VE must belong to an existing request (foreign key)', () => {
     const store = fresh();
     try {

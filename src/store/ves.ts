@@ -42,12 +42,21 @@ function fromRow(row: Row): VeRecord {
 export class VeRepo {
   constructor(private readonly db: Db) {}
 
-  /** The next VE ID; IDs only go up, so a removed VE's ID is never handed out again. */
-  allocateId(): number {
-    const row = this.db
-      .prepare(`UPDATE sequences SET next = next + 1 WHERE name = 've' RETURNING next - 1 AS id`)
-      .get() as { id: number };
-    return row.id;
+  /**
+   * The next VE ID not in `inUse` (the IDs the chosen node already has, VEs the bot did not
+   * make among them). IDs only go up, and a skipped one is used up too, so a removed VE's ID is
+   * never handed out again and the sequence stays one for the whole cluster.
+   */
+  allocateId(inUse: ReadonlySet<number> = new Set()): number {
+    const next = this.db.prepare(
+      `UPDATE sequences SET next = next + 1 WHERE name = 've' RETURNING next - 1 AS id`,
+    );
+    for (;;) {
+      const { id } = next.get() as { id: number };
+      if (!inUse.has(id)) {
+        return id;
+      }
+    }
   }
 
   /** Owners of VEs not removed that have `username` as their login. */
