@@ -3,6 +3,7 @@
  * the VE's lock, run it on the driver, map failures to codes, log one line. The command table
  * is open: provisioning registers `update` and may replace `create` (see registerHandler).
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 
 import { DriverError, type Driver } from './driver.ts';
@@ -74,6 +75,13 @@ export function answerLimitMs(command: string): number {
 }
 const MAX_ID_LENGTH = 128;
 const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
+
+/** What a failure is logged with: the request's command and VE, and the connection's logger. */
+interface FailureSite {
+  command: string | undefined;
+  ve: number | null;
+  logger: Logger;
+}
 
 interface ParsedRequest {
   command: string;
@@ -276,7 +284,7 @@ export class Dispatcher {
   private failure(
     error: unknown,
     id: RequestId | null,
-    where: { command: string | undefined; ve: number | null; logger: Logger },
+    where: FailureSite,
   ): AgentResponse {
     if (error instanceof RequestError) {
       return answer(error.code, [error.message], error.id ?? id);
@@ -286,14 +294,33 @@ export class Dispatcher {
       const lines = usage ? [error.message, `usage: ${usage}`] : [error.message];
       return answer(AgentCode.INVALID_ARGUMENTS, lines, id);
     }
-    if (error instanceof DriverError) {
+    if (error instanceof DriverError && error.code !== AgentCode.INTERNAL) {
       return answer(error.code, error.lines.map(String), id);
     }
+    return this.internalFailure(error, id, where);
+  }
+
+  /**
+   * A 1007: a broken node or a bug. Its details (paths, errno, what a program printed) go to
+   * the log at error level under a fresh reference; the answer names only that reference.
+   */
+  private internalFailure(
+    error: unknown,
+    id: RequestId | null,
+    where: FailureSite,
+  ): AgentResponse {
+    const ref = randomUUID().slice(0, 8);
+    const details =
+      error instanceof DriverError ? { lines: error.lines.map(String) } : { err: error };
     where.logger.error(
-      { err: error, command: where.command, ve: where.ve, id },
+      { ref, command: where.command, ve: where.ve, id, ...details },
       'internal error while handling a request',
     );
-    return answer(AgentCode.INTERNAL, ['internal agent error; the agent log has the details'], id);
+    return answer(
+      AgentCode.INTERNAL,
+      [`internal agent error (reference ${ref}); the agent's log has the details`],
+      id,
+    );
   }
 
   /** Resolves when every operation started so far has ended (used on shutdown). */
