@@ -13,6 +13,7 @@ import type { UbcRow, VeStatus } from './protocol.ts';
 import {
   blockFor,
   blocksFromState,
+  inBeancountersFile,
   loadStep,
   newBlock,
   rowFor,
@@ -214,6 +215,11 @@ class SimDriver implements Driver {
       const ve = this.existing(id);
       const value = limitOrThrow(resource, limit === undefined ? barrier : `${barrier}:${limit}`);
       ve.limits[resource] = value;
+      if (!inBeancountersFile(resource)) {
+        // swappages lives in the VE's config (vzlist, /proc/bc/ID/resources), not in the file.
+        await saveSimState(this.stateFile, this.state);
+        return;
+      }
 
       const blocks = await this.ubcFile.readBlocks();
       const row = rowFor(blockFor(blocks, ve), resource);

@@ -240,6 +240,28 @@ describe('sim driver', () => {
     await rejectsWith(driver.set(104, 'numproc', '10K'), 21, 'Bad parameter for --numproc: 10K');
   });
 
+  it('keeps swappages in its state only: the beancounters file never shows it', async () => {
+    const stateDir = path.join(root, 'swap-state');
+    const driver = await open({ stateDir });
+    await driver.create(spec(106));
+    await driver.start(106);
+    await driver.set(106, 'swappages', '1G');
+    await driver.set(106, 'physpages', '0', '512M');
+
+    const text = await readFile(path.join(stateDir, 'user_beancounters'), 'utf8');
+    assert.doesNotMatch(text, /swappages/);
+    assert.match(text, /physpages +\d+ +\d+ +0 +131072 /);
+    const resources = (await driver.ubc(106)).map((row) => row.resource);
+    assert.ok(resources.includes('physpages'));
+    assert.ok(!resources.includes('swappages'));
+
+    const state = JSON.parse(await readFile(path.join(stateDir, 'sim-state.json'), 'utf8')) as {
+      ves: Record<string, { limits: Record<string, unknown> }>;
+    };
+    assert.deepEqual(state.ves['106']?.limits.swappages, { barrier: '262144', limit: '262144' });
+    await rejectsWith(driver.set(106, 'swappages', '1X'), 21, 'Bad parameter for --swappages: 1X');
+  });
+
   it('applies the limits given at create', async () => {
     const driver = await open();
     await driver.create(spec(105, { limits: { numproc: '64:80', physpages: '0:256M' } }));
