@@ -94,7 +94,7 @@ const remove = defineHandler<number>({
   parse: oneVe,
   ve: (id) => id,
   async run(id, { driver }) {
-    await driver.stop(id);
+    // The driver stops a running VE first; a stop here too would run vzctl stop twice.
     await driver.remove(id);
     return [];
   },

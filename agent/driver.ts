@@ -25,6 +25,7 @@ export interface Driver {
   start(id: number): Promise<VeStatus>;
   stop(id: number): Promise<VeStatus>;
   restart(id: number): Promise<VeStatus>;
+  /** Stops the VE if it runs, then destroys it: callers need no stop of their own. */
   remove(id: number): Promise<void>;
   ubc(id?: number): Promise<UbcRow[]>;
   set(id: number, resource: string, barrier: string, limit?: string): Promise<void>;

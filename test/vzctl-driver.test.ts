@@ -5,8 +5,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
+import { builtinHandlers } from '../agent/commands.ts';
 import { DriverError, type CreateSpec, type Driver } from '../agent/driver.ts';
-import { AgentCode } from '../agent/protocol.ts';
+import { Dispatcher } from '../agent/handlers.ts';
+import { AgentCode, type AgentResponse } from '../agent/protocol.ts';
 import { SAFE_PATH } from '../agent/run.ts';
 import { createVzctlDriver, type VzctlOptions } from '../agent/vzctl.ts';
 import { parseVzlist } from '../agent/vzlist.ts';
@@ -14,6 +16,13 @@ import { parseVzlist } from '../agent/vzlist.ts';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const FAKE = path.join(HERE, 'fixtures/fake-vz');
 const logger = pino({ level: 'silent' });
+
+/** Runs one request line through the agent's dispatcher and command table. */
+function dispatch(driver: Driver, command: string, args: unknown[]): Promise<AgentResponse> {
+  const settings = { name: 'node1', domain: null, limits: {} };
+  const dispatcher = new Dispatcher({ driver, settings, logger, handlers: builtinHandlers() });
+  return dispatcher.handleLine(JSON.stringify({ command, arguments: args, id: command }));
+}
 
 function spec(id: number, extra: Partial<CreateSpec> = {}): CreateSpec {
   return {
@@ -179,6 +188,19 @@ describe('vzctl driver against the fake vzctl and vzlist', () => {
     assert.deepEqual(vzctl, [
       ['vzctl', 'stop', '102'],
       ['vzctl', 'destroy', '102'],
+    ]);
+  });
+
+  it('the remove command runs vzctl stop once, then destroy', async () => {
+    await driver.create(spec(104));
+    await driver.start(104);
+    const before = (await calls()).length;
+    const answer = await dispatch(driver, 'remove', [104]);
+    assert.deepEqual(answer, { code: 0, returned: [], id: 'remove' });
+    const vzctl = (await calls()).slice(before).filter((call) => call[0] === 'vzctl');
+    assert.deepEqual(vzctl, [
+      ['vzctl', 'stop', '104'],
+      ['vzctl', 'destroy', '104'],
     ]);
   });
 
