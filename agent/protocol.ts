@@ -132,6 +132,12 @@ export interface VeStatus {
   startedAt: string | null;
 }
 
+/**
+ * What `stop` answers: the VE's status, then any line vzctl printed though it succeeded; for a
+ * VE that was already stopped, vzctl's own "Unable to stop: container is not running".
+ */
+export type StopResult = [VeStatus, ...string[]];
+
 /** The kernel's LONG_MAX on either word size is reported as this string, never as a number. */
 export const UNLIMITED = 'unlimited';
 export type UbcValue = number | typeof UNLIMITED;

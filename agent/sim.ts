@@ -7,7 +7,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { parseBeancounters, type BeancounterBlock } from './beancounters.ts';
-import { DriverError, type CreateSpec, type Driver } from './driver.ts';
+import { DriverError, type CreateSpec, type Driver, type StopStatus } from './driver.ts';
 import { Mutex } from './mutex.ts';
 import type { UbcRow, VeStatus } from './protocol.ts';
 import {
@@ -166,12 +166,11 @@ class SimDriver implements Driver {
     });
   }
 
-  async stop(id: number): Promise<VeStatus> {
+  async stop(id: number): Promise<StopStatus> {
     return this.lock.run(async () => {
       const ve = this.existing(id);
       if (ve.state !== 'running') {
-        this.logger.info({ ve: id }, NOT_RUNNING_MESSAGE);
-        return statusOf(ve);
+        return { ...statusOf(ve), notes: [NOT_RUNNING_MESSAGE] };
       }
       await this.halt(ve);
       return statusOf(ve);

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { BeancounterParseError, parseBeancounters } from './beancounters.ts';
-import { DriverError, type CreateSpec, type Driver } from './driver.ts';
+import { DriverError, type CreateSpec, type Driver, type StopStatus } from './driver.ts';
 import { AgentCode, type UbcRow, type VeStatus } from './protocol.ts';
 import {
   CREATE_TIMEOUT_MS,
@@ -116,10 +116,15 @@ class VzctlDriver implements Driver {
     return this.status(id);
   }
 
-  /** vzctl itself answers 0 for a VE that is already stopped. */
-  async stop(id: number): Promise<VeStatus> {
-    await this.vzctl(['stop', String(id)], this.timeouts.stopMs);
-    return this.status(id);
+  /**
+   * vzctl answers 0 for a VE that is already stopped, saying so on stderr; those words go back
+   * with the status.
+   */
+  async stop(id: number): Promise<StopStatus> {
+    const result = await this.vzctl(['stop', String(id)], this.timeouts.stopMs);
+    const notes = outputLines(result.stderr);
+    const status = await this.status(id);
+    return notes.length > 0 ? { ...status, notes } : status;
   }
 
   async restart(id: number): Promise<VeStatus> {

@@ -10,10 +10,20 @@ import {
   parseBeancounterBlocks,
   type BeancounterBlock,
 } from '../agent/beancounters.ts';
+import { builtinHandlers } from '../agent/commands.ts';
 import { DriverError, type CreateSpec, type Driver } from '../agent/driver.ts';
+import { Dispatcher } from '../agent/handlers.ts';
+import type { AgentResponse } from '../agent/protocol.ts';
 import { createSimDriver, type SimOptions } from '../agent/sim.ts';
 
 const logger = pino({ level: 'silent' });
+
+/** Runs one request line through the agent's dispatcher and command table. */
+function dispatch(driver: Driver, command: string, args: unknown[]): Promise<AgentResponse> {
+  const settings = { name: 'node1', domain: null, limits: {} };
+  const dispatcher = new Dispatcher({ driver, settings, logger, handlers: builtinHandlers() });
+  return dispatcher.handleLine(JSON.stringify({ command, arguments: args, id: command }));
+}
 
 function spec(id: number, extra: Partial<CreateSpec> = {}): CreateSpec {
   return {
@@ -138,9 +148,25 @@ describe('sim driver', () => {
     assert.equal(started.startedAt, '2025-03-01T10:00:00.000Z');
     await rejectsWith(driver.start(102), 32, 'Container is already running');
 
-    assert.equal((await driver.stop(102)).state, 'stopped');
+    const stopped = await driver.stop(102);
+    assert.equal(stopped.state, 'stopped');
+    assert.equal(stopped.notes, undefined, 'a stop that stopped something says nothing more');
     const again = await driver.stop(102);
     assert.equal(again.state, 'stopped', 'stop on a stopped VE succeeds, as vzctl does');
+    assert.deepEqual(again.notes, ['Unable to stop: container is not running']);
+
+    const answer = await dispatch(driver, 'stop', [102]);
+    assert.equal(answer.code, 0);
+    assert.deepEqual(answer.returned, [
+      {
+        id: 102,
+        state: 'stopped',
+        address: '10.0.0.102',
+        hostname: 've102.lab',
+        startedAt: null,
+      },
+      'Unable to stop: container is not running',
+    ]);
 
     clock = new Date('2025-03-01T11:00:00.000Z');
     const restarted = await driver.restart(102);

@@ -16,6 +16,8 @@ import { parseVzlist } from '../agent/vzlist.ts';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const FAKE = path.join(HERE, 'fixtures/fake-vz');
 const logger = pino({ level: 'silent' });
+/** vzctl's words for a stop with nothing to stop, exactly as it prints them (facts §2.6). */
+const NOT_RUNNING = 'Unable to stop: container is not running';
 
 /** Runs one request line through the agent's dispatcher and command table. */
 function dispatch(driver: Driver, command: string, args: unknown[]): Promise<AgentResponse> {
@@ -202,6 +204,30 @@ describe('vzctl driver against the fake vzctl and vzlist', () => {
       ['vzctl', 'stop', '104'],
       ['vzctl', 'destroy', '104'],
     ]);
+  });
+
+  it('stop on a stopped VE answers 0 with vzctl\'s line after the status', async () => {
+    await driver.create(spec(105));
+    const stopped = await driver.stop(105);
+    assert.equal(stopped.state, 'stopped');
+    assert.deepEqual(stopped.notes, [NOT_RUNNING]);
+
+    const answer = await dispatch(driver, 'stop', [105]);
+    assert.equal(answer.code, 0);
+    const [status, ...lines] = answer.returned as [Record<string, unknown>, ...string[]];
+    assert.deepEqual(status, {
+      id: 105,
+      state: 'stopped',
+      address: '10.1.0.105',
+      hostname: 've105.lab',
+      startedAt: null,
+    });
+    assert.deepEqual(lines, [NOT_RUNNING]);
+
+    await driver.start(105);
+    const real = await dispatch(driver, 'stop', [105]);
+    assert.equal(real.returned.length, 1, 'a stop that stopped something says nothing more');
+    await driver.remove(105);
   });
 
   it('reports an injected failure with its status and message', async () => {
