@@ -12,6 +12,7 @@ import { AgentCode, type UbcRow, type VeStatus } from './protocol.ts';
 import {
   CREATE_TIMEOUT_MS,
   QUERY_TIMEOUT_MS,
+  START_TIMEOUT_MS,
   STOP_TIMEOUT_MS,
   outputLines,
   run,
@@ -42,6 +43,7 @@ export interface VzctlOptions {
 export interface VzctlTimeouts {
   queryMs: number;
   stopMs: number;
+  startMs: number;
   createMs: number;
 }
 
@@ -63,6 +65,7 @@ class VzctlDriver implements Driver {
     this.timeouts = {
       queryMs: QUERY_TIMEOUT_MS,
       stopMs: STOP_TIMEOUT_MS,
+      startMs: START_TIMEOUT_MS,
       createMs: CREATE_TIMEOUT_MS,
       ...options.timeouts,
     };
@@ -112,7 +115,7 @@ class VzctlDriver implements Driver {
   }
 
   async start(id: number): Promise<VeStatus> {
-    await this.vzctl(['start', String(id)], this.timeouts.stopMs);
+    await this.vzctl(['start', String(id)], this.timeouts.startMs);
     return this.status(id);
   }
 
@@ -127,8 +130,10 @@ class VzctlDriver implements Driver {
     return notes.length > 0 ? { ...status, notes } : status;
   }
 
+  /** One vzctl call that stops (up to 120 s) and then starts, so it gets both limits. */
   async restart(id: number): Promise<VeStatus> {
-    await this.vzctl(['restart', String(id)], this.timeouts.stopMs);
+    const { stopMs, startMs } = this.timeouts;
+    await this.vzctl(['restart', String(id)], stopMs + startMs);
     return this.status(id);
   }
 

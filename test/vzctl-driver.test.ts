@@ -272,6 +272,20 @@ describe('vzctl driver against the fake vzctl and vzlist', () => {
     assert.equal((await driver.stop(201)).state, 'stopped');
   });
 
+  it('gives restart a stop\'s and a start\'s time, as it is both in one vzctl call', async () => {
+    await driver.create(spec(203));
+    // Longer than a stop may take, shorter than a stop and a start together.
+    const limits = { stopMs: 1500, startMs: 1500 };
+    const slow = open({ FAKE_VZ_DELAY: 'restart:2000' }, { timeouts: limits });
+    assert.equal((await slow.restart(203)).state, 'running');
+    await rejectsWith(
+      open({ FAKE_VZ_HANG: 'restart' }, { timeouts: { stopMs: 300, startMs: 300 } }).restart(203),
+      AgentCode.TIMEOUT,
+      ['vzctl restart did not finish within 1 s and was killed'],
+    );
+    await driver.remove(203);
+  });
+
   it('reads beancounters from the configured file', async () => {
     const file = path.join(dir, 'user_beancounters');
     await copyFile(path.join(HERE, 'fixtures/beancounters/synthetic-host-last.txt'), file);
