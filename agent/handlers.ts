@@ -16,6 +16,7 @@ import {
   type AgentResponse,
   type RequestId,
 } from './protocol.ts';
+import { PRINTABLE_ASCII, RequestError, parseRequest, type ParsedRequest } from './request.ts';
 import { ValidationError } from './validate.ts';
 
 /** What the agent's config says that commands need beyond the driver. */
@@ -73,69 +74,12 @@ export function answerLimitMs(command: string): number {
   const known = (AGENT_COMMANDS as readonly string[]).includes(command);
   return known ? ANSWER_WITHIN_MS[command as AgentCommand] : DEFAULT_OPERATION_TIMEOUT_MS;
 }
-const MAX_ID_LENGTH = 128;
-const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
 
 /** What a failure is logged with: the request's command and VE, and the connection's logger. */
 interface FailureSite {
   command: string | undefined;
   ve: number | null;
   logger: Logger;
-}
-
-interface ParsedRequest {
-  command: string;
-  args: unknown[];
-  id: RequestId | null;
-}
-
-class RequestError extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-    readonly id: RequestId | null = null,
-  ) {
-    super(message);
-  }
-}
-
-function isRequestId(value: unknown): value is RequestId {
-  if (typeof value === 'number') {
-    return Number.isSafeInteger(value);
-  }
-  return typeof value === 'string' && value.length <= MAX_ID_LENGTH && PRINTABLE_ASCII.test(value);
-}
-
-function parseRequest(text: string): ParsedRequest {
-  // The line splitter decodes invalid UTF-8 to U+FFFD; nothing we accept contains it.
-  if (text.includes('\uFFFD')) {
-    throw new RequestError(AgentCode.MALFORMED_JSON, 'the request is not valid UTF-8');
-  }
-  let message: unknown;
-  try {
-    message = JSON.parse(text);
-  } catch {
-    throw new RequestError(AgentCode.MALFORMED_JSON, 'the request is not valid JSON');
-  }
-  if (typeof message !== 'object' || message === null || Array.isArray(message)) {
-    throw new RequestError(AgentCode.MALFORMED_JSON, 'the request must be a JSON object');
-  }
-
-  const { command, arguments: args, id } = message as Record<string, unknown>;
-  if (id !== undefined && id !== null && !isRequestId(id)) {
-    throw new RequestError(
-      AgentCode.MALFORMED_JSON,
-      `"id" must be an integer or a printable string of at most ${MAX_ID_LENGTH} characters`,
-    );
-  }
-  const requestId = id === undefined ? null : (id as RequestId | null);
-  if (typeof command !== 'string') {
-    throw new RequestError(AgentCode.MALFORMED_JSON, '"command" must be a string', requestId);
-  }
-  if (args !== undefined && !Array.isArray(args)) {
-    throw new RequestError(AgentCode.MALFORMED_JSON, '"arguments" must be an array', requestId);
-  }
-  return { command, args: args ?? [], id: requestId };
 }
 
 function answer(code: number, returned: unknown[], id: RequestId | null): AgentResponse {
