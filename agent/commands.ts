@@ -4,7 +4,13 @@
  */
 import { DriverError, type CreateSpec } from './driver.ts';
 import { defineHandler, type CommandHandler, type HandlerContext } from './handlers.ts';
-import { PROTOCOL_VERSION, type PingResult, type VeStatus } from './protocol.ts';
+import {
+  AgentCode,
+  PROTOCOL_VERSION,
+  type PingResult,
+  type StopResult,
+  type VeStatus,
+} from './protocol.ts';
 import {
   checkCount,
   checkResource,
@@ -76,7 +82,7 @@ const status = defineHandler<number>({
   run: async (id, context) => [await statusOf(context, id)],
 });
 
-type VeAction = 'start' | 'stop' | 'restart';
+type VeAction = 'start' | 'restart';
 
 function veAction(action: VeAction): CommandHandler {
   return defineHandler<number>({
@@ -88,13 +94,26 @@ function veAction(action: VeAction): CommandHandler {
   });
 }
 
+/** The status, then what vzctl said though it succeeded (see StopResult in the protocol). */
+const stop = defineHandler<number>({
+  usage: 'stop ID',
+  exclusive: true,
+  parse: oneVe,
+  ve: (id) => id,
+  async run(id, { driver }) {
+    const { notes = [], ...status } = await driver.stop(id);
+    const result: StopResult = [status, ...notes];
+    return result;
+  },
+});
+
 const remove = defineHandler<number>({
   usage: 'remove ID',
   exclusive: true,
   parse: oneVe,
   ve: (id) => id,
   async run(id, { driver }) {
-    await driver.stop(id);
+    // The driver stops a running VE first; a stop here too would run vzctl stop twice.
     await driver.remove(id);
     return [];
   },
@@ -108,7 +127,7 @@ interface CreateArgs {
 
 /** Destroys a VE whose start failed, so a failed create leaves nothing behind. */
 async function rollBack(context: HandlerContext, id: number, cause: unknown): Promise<never> {
-  const code = cause instanceof DriverError ? cause.code : 1007;
+  const code = cause instanceof DriverError ? cause.code : AgentCode.INTERNAL;
   const lines = cause instanceof DriverError ? [...cause.lines] : ['the new VE did not start'];
   try {
     await context.driver.remove(id);
@@ -195,7 +214,7 @@ export function builtinHandlers(): Record<string, CommandHandler> {
     status,
     create,
     start: veAction('start'),
-    stop: veAction('stop'),
+    stop,
     restart: veAction('restart'),
     remove,
     ubc,

@@ -8,6 +8,11 @@ import path from 'node:path';
 import { checkResource, parseBarrierLimit, ValidationError } from './validate.ts';
 
 export const NodeNameRule = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+/**
+ * Names of the PKI's own files (ca.crt/ca.key, bot.crt/bot.key; src/pki.ts): a node called so
+ * would load the CA's or the bot's certificate as its own.
+ */
+export const PKI_OWN_NAMES: readonly string[] = ['ca', 'bot'];
 const DNS_NAME =
   /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 const ENV_REF = /^env:([A-Za-z_][A-Za-z0-9_]*)$/;

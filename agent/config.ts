@@ -12,7 +12,13 @@ import { parse as parseYaml } from 'yaml';
 import { DEFAULT_HANDSHAKES_PER_ADDRESS } from './handshake-guard.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
-import { NodeNameRule, Reader, checkListen, type Listen } from './config-read.ts';
+import {
+  NodeNameRule,
+  PKI_OWN_NAMES,
+  Reader,
+  checkListen,
+  type Listen,
+} from './config-read.ts';
 import { DEFAULT_MAX_CONNECTIONS } from './server.ts';
 
 export class AgentConfigError extends Error {
@@ -113,6 +119,12 @@ export function buildConfig(
   read.warnUnknown(top, TOP_KEYS, '');
 
   const name = read.string(top.name, 'name', { required: true, pattern: NodeNameRule }) as string;
+  if (PKI_OWN_NAMES.includes(name)) {
+    throw read.fail(
+      `name: '${name}' is taken by the PKI's own ${name}.crt and ${name}.key; give the node ` +
+        `its own name (and issue its certificate with crewvz pki issue-agent NAME)`,
+    );
+  }
   const driver = read.choice(top.driver, 'driver', ['vzctl', 'sim'] as const, 'vzctl');
   const stateDir = read.path(top.stateDir, 'stateDir');
   if (driver === 'sim' && stateDir === null) {

@@ -14,6 +14,14 @@ export interface CreateSpec {
 }
 
 /**
+ * What `stop` leaves: the VE's status, and the lines vzctl printed though it succeeded. For a VE
+ * that was already stopped that is vzctl's "Unable to stop: container is not running".
+ */
+export interface StopStatus extends VeStatus {
+  notes?: string[];
+}
+
+/**
  * What the agent asks of a node: the real vzctl driver or the simulated one. Arguments reach a
  * driver already validated, and never two operations on one VE at once.
  */
@@ -23,8 +31,9 @@ export interface Driver {
   status(id: number): Promise<VeStatus>;
   create(spec: CreateSpec): Promise<VeStatus>;
   start(id: number): Promise<VeStatus>;
-  stop(id: number): Promise<VeStatus>;
+  stop(id: number): Promise<StopStatus>;
   restart(id: number): Promise<VeStatus>;
+  /** Stops the VE if it runs, then destroys it: callers need no stop of their own. */
   remove(id: number): Promise<void>;
   ubc(id?: number): Promise<UbcRow[]>;
   set(id: number, resource: string, barrier: string, limit?: string): Promise<void>;

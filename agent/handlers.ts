@@ -3,6 +3,7 @@
  * the VE's lock, run it on the driver, map failures to codes, log one line. The command table
  * is open: provisioning registers `update` and may replace `create` (see registerHandler).
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 
 import { DriverError, type Driver } from './driver.ts';
@@ -15,6 +16,7 @@ import {
   type AgentResponse,
   type RequestId,
 } from './protocol.ts';
+import { PRINTABLE_ASCII, RequestError, parseRequest, type ParsedRequest } from './request.ts';
 import { ValidationError } from './validate.ts';
 
 /** What the agent's config says that commands need beyond the driver. */
@@ -72,62 +74,12 @@ export function answerLimitMs(command: string): number {
   const known = (AGENT_COMMANDS as readonly string[]).includes(command);
   return known ? ANSWER_WITHIN_MS[command as AgentCommand] : DEFAULT_OPERATION_TIMEOUT_MS;
 }
-const MAX_ID_LENGTH = 128;
-const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
 
-interface ParsedRequest {
-  command: string;
-  args: unknown[];
-  id: RequestId | null;
-}
-
-class RequestError extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-    readonly id: RequestId | null = null,
-  ) {
-    super(message);
-  }
-}
-
-function isRequestId(value: unknown): value is RequestId {
-  if (typeof value === 'number') {
-    return Number.isSafeInteger(value);
-  }
-  return typeof value === 'string' && value.length <= MAX_ID_LENGTH && PRINTABLE_ASCII.test(value);
-}
-
-function parseRequest(text: string): ParsedRequest {
-  // The line splitter decodes invalid UTF-8 to U+FFFD; nothing we accept contains it.
-  if (text.includes('\uFFFD')) {
-    throw new RequestError(AgentCode.MALFORMED_JSON, 'the request is not valid UTF-8');
-  }
-  let message: unknown;
-  try {
-    message = JSON.parse(text);
-  } catch {
-    throw new RequestError(AgentCode.MALFORMED_JSON, 'the request is not valid JSON');
-  }
-  if (typeof message !== 'object' || message === null || Array.isArray(message)) {
-    throw new RequestError(AgentCode.MALFORMED_JSON, 'the request must be a JSON object');
-  }
-
-  const { command, arguments: args, id } = message as Record<string, unknown>;
-  if (id !== undefined && id !== null && !isRequestId(id)) {
-    throw new RequestError(
-      AgentCode.MALFORMED_JSON,
-      `"id" must be an integer or a printable string of at most ${MAX_ID_LENGTH} characters`,
-    );
-  }
-  const requestId = id === undefined ? null : (id as RequestId | null);
-  if (typeof command !== 'string') {
-    throw new RequestError(AgentCode.MALFORMED_JSON, '"command" must be a string', requestId);
-  }
-  if (args !== undefined && !Array.isArray(args)) {
-    throw new RequestError(AgentCode.MALFORMED_JSON, '"arguments" must be an array', requestId);
-  }
-  return { command, args: args ?? [], id: requestId };
+/** What a failure is logged with: the request's command and VE, and the connection's logger. */
+interface FailureSite {
+  command: string | undefined;
+  ve: number | null;
+  logger: Logger;
 }
 
 function answer(code: number, returned: unknown[], id: RequestId | null): AgentResponse {
@@ -276,7 +228,7 @@ export class Dispatcher {
   private failure(
     error: unknown,
     id: RequestId | null,
-    where: { command: string | undefined; ve: number | null; logger: Logger },
+    where: FailureSite,
   ): AgentResponse {
     if (error instanceof RequestError) {
       return answer(error.code, [error.message], error.id ?? id);
@@ -286,14 +238,33 @@ export class Dispatcher {
       const lines = usage ? [error.message, `usage: ${usage}`] : [error.message];
       return answer(AgentCode.INVALID_ARGUMENTS, lines, id);
     }
-    if (error instanceof DriverError) {
+    if (error instanceof DriverError && error.code !== AgentCode.INTERNAL) {
       return answer(error.code, error.lines.map(String), id);
     }
+    return this.internalFailure(error, id, where);
+  }
+
+  /**
+   * A 1007: a broken node or a bug. Its details (paths, errno, what a program printed) go to
+   * the log at error level under a fresh reference; the answer names only that reference.
+   */
+  private internalFailure(
+    error: unknown,
+    id: RequestId | null,
+    where: FailureSite,
+  ): AgentResponse {
+    const ref = randomUUID().slice(0, 8);
+    const details =
+      error instanceof DriverError ? { lines: error.lines.map(String) } : { err: error };
     where.logger.error(
-      { err: error, command: where.command, ve: where.ve, id },
+      { ref, command: where.command, ve: where.ve, id, ...details },
       'internal error while handling a request',
     );
-    return answer(AgentCode.INTERNAL, ['internal agent error; the agent log has the details'], id);
+    return answer(
+      AgentCode.INTERNAL,
+      [`internal agent error (reference ${ref}); the agent's log has the details`],
+      id,
+    );
   }
 
   /** Resolves when every operation started so far has ended (used on shutdown). */

@@ -86,7 +86,8 @@ export type AgentCommand = (typeof AGENT_COMMANDS)[number];
 /**
  * The longest the agent may take to answer each command: the run limits of the programs it runs
  * (agent/run.ts: queries 30 s, start and stop 150 s, create 600 s; remove is a stop then a
- * destroy) plus their kill grace, and `update`'s 30 minutes. The agent may answer TIMEOUT (1006)
+ * destroy; restart one vzctl call given a stop's and a start's time) plus their kill grace and
+ * the status query after, and `update`'s 30 minutes. The agent may answer TIMEOUT (1006)
  * sooner; a caller must wait longer than this, or it gives up on an answer still coming.
  */
 export const ANSWER_WITHIN_MS: Readonly<Record<AgentCommand, number>> = {
@@ -98,7 +99,7 @@ export const ANSWER_WITHIN_MS: Readonly<Record<AgentCommand, number>> = {
   set: 70_000,
   start: 190_000,
   stop: 190_000,
-  restart: 340_000,
+  restart: 350_000,
   remove: 340_000,
   create: 640_000,
   update: 30 * 60_000,
@@ -131,6 +132,12 @@ export interface VeStatus {
   hostname: string | null;
   startedAt: string | null;
 }
+
+/**
+ * What `stop` answers: the VE's status, then any line vzctl printed though it succeeded; for a
+ * VE that was already stopped, vzctl's own "Unable to stop: container is not running".
+ */
+export type StopResult = [VeStatus, ...string[]];
 
 /** The kernel's LONG_MAX on either word size is reported as this string, never as a number. */
 export const UNLIMITED = 'unlimited';

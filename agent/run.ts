@@ -12,6 +12,8 @@ import { Semaphore } from './semaphore.ts';
 
 /** vzctl stop waits up to 120 s for a VE to shut down; give it room to report. */
 export const STOP_TIMEOUT_MS = 150_000;
+/** vzctl start: booting the VE's init, given as long as a stop. */
+export const START_TIMEOUT_MS = 150_000;
 /** create unpacks a template tarball, which can be slow on a busy disk. */
 export const CREATE_TIMEOUT_MS = 600_000;
 /** vzlist, vzctl set and other calls that should answer at once. */

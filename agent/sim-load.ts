@@ -24,6 +24,14 @@ export const SIM_RESOURCES: readonly string[] = [
   DUMMY_RESOURCE, DUMMY_RESOURCE, DUMMY_RESOURCE, 'numiptent',
 ];
 
+/**
+ * Whether the kernel's /proc/user_beancounters shows `resource`. swappages is not among them:
+ * it appears only in /proc/bc/ID/resources (facts file §2.1).
+ */
+export function inBeancountersFile(resource: string): boolean {
+  return resource !== DUMMY_RESOURCE && SIM_RESOURCES.includes(resource);
+}
+
 const U = LONG_MAX_64;
 
 /** barrier:limit of a small VSwap VE (256 MiB RAM), in each resource's own unit. */

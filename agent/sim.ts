@@ -7,12 +7,13 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { parseBeancounters, type BeancounterBlock } from './beancounters.ts';
-import { DriverError, type CreateSpec, type Driver } from './driver.ts';
+import { DriverError, type CreateSpec, type Driver, type StopStatus } from './driver.ts';
 import { Mutex } from './mutex.ts';
 import type { UbcRow, VeStatus } from './protocol.ts';
 import {
   blockFor,
   blocksFromState,
+  inBeancountersFile,
   loadStep,
   newBlock,
   rowFor,
@@ -165,12 +166,11 @@ class SimDriver implements Driver {
     });
   }
 
-  async stop(id: number): Promise<VeStatus> {
+  async stop(id: number): Promise<StopStatus> {
     return this.lock.run(async () => {
       const ve = this.existing(id);
       if (ve.state !== 'running') {
-        this.logger.info({ ve: id }, NOT_RUNNING_MESSAGE);
-        return statusOf(ve);
+        return { ...statusOf(ve), notes: [NOT_RUNNING_MESSAGE] };
       }
       await this.halt(ve);
       return statusOf(ve);
@@ -214,6 +214,11 @@ class SimDriver implements Driver {
       const ve = this.existing(id);
       const value = limitOrThrow(resource, limit === undefined ? barrier : `${barrier}:${limit}`);
       ve.limits[resource] = value;
+      if (!inBeancountersFile(resource)) {
+        // swappages lives in the VE's config (vzlist, /proc/bc/ID/resources), not in the file.
+        await saveSimState(this.stateFile, this.state);
+        return;
+      }
 
       const blocks = await this.ubcFile.readBlocks();
       const row = rowFor(blockFor(blocks, ve), resource);

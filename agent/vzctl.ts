@@ -7,11 +7,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { BeancounterParseError, parseBeancounters } from './beancounters.ts';
-import { DriverError, type CreateSpec, type Driver } from './driver.ts';
+import { DriverError, type CreateSpec, type Driver, type StopStatus } from './driver.ts';
 import { AgentCode, type UbcRow, type VeStatus } from './protocol.ts';
 import {
   CREATE_TIMEOUT_MS,
   QUERY_TIMEOUT_MS,
+  START_TIMEOUT_MS,
   STOP_TIMEOUT_MS,
   outputLines,
   run,
@@ -42,6 +43,7 @@ export interface VzctlOptions {
 export interface VzctlTimeouts {
   queryMs: number;
   stopMs: number;
+  startMs: number;
   createMs: number;
 }
 
@@ -63,6 +65,7 @@ class VzctlDriver implements Driver {
     this.timeouts = {
       queryMs: QUERY_TIMEOUT_MS,
       stopMs: STOP_TIMEOUT_MS,
+      startMs: START_TIMEOUT_MS,
       createMs: CREATE_TIMEOUT_MS,
       ...options.timeouts,
     };
@@ -112,18 +115,25 @@ class VzctlDriver implements Driver {
   }
 
   async start(id: number): Promise<VeStatus> {
-    await this.vzctl(['start', String(id)], this.timeouts.stopMs);
+    await this.vzctl(['start', String(id)], this.timeouts.startMs);
     return this.status(id);
   }
 
-  /** vzctl itself answers 0 for a VE that is already stopped. */
-  async stop(id: number): Promise<VeStatus> {
-    await this.vzctl(['stop', String(id)], this.timeouts.stopMs);
-    return this.status(id);
+  /**
+   * vzctl answers 0 for a VE that is already stopped, saying so on stderr; those words go back
+   * with the status.
+   */
+  async stop(id: number): Promise<StopStatus> {
+    const result = await this.vzctl(['stop', String(id)], this.timeouts.stopMs);
+    const notes = outputLines(result.stderr);
+    const status = await this.status(id);
+    return notes.length > 0 ? { ...status, notes } : status;
   }
 
+  /** One vzctl call that stops (up to 120 s) and then starts, so it gets both limits. */
   async restart(id: number): Promise<VeStatus> {
-    await this.vzctl(['restart', String(id)], this.timeouts.stopMs);
+    const { stopMs, startMs } = this.timeouts;
+    await this.vzctl(['restart', String(id)], stopMs + startMs);
     return this.status(id);
   }
 

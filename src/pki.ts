@@ -137,9 +137,16 @@ export interface WriteOptions {
   force?: boolean;
 }
 
+/**
+ * The base names of the files `pki init` writes (ca.crt, ca.key, bot.crt, bot.key). A node may
+ * not have one: its NAME.crt/NAME.key would overwrite the CA or the bot's certificate. The agent
+ * refuses the same names in its config (agent/config-read.ts).
+ */
+export const PKI_OWN_NAMES: readonly string[] = ['ca', 'bot'];
+
 /** `crewvz pki init`: the CA and the bot's client certificate. Returns the files written. */
 export async function initPki(dir: string, options: WriteOptions = {}): Promise<string[]> {
-  const names = ['ca.crt', 'ca.key', 'bot.crt', 'bot.key'];
+  const names = PKI_OWN_NAMES.flatMap((name) => [`${name}.crt`, `${name}.key`]);
   const files = names.map((name) => path.join(dir, name));
   // The mode only applies to a new folder; checkPkiDir refuses an existing one left open.
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -167,6 +174,12 @@ export function checkNodeName(name: string): void {
     throw new UserFacingError(
       `node name '${name}' is not a hostname label: use 1-63 lowercase letters, digits and ` +
         `hyphens, not starting or ending with a hyphen`,
+    );
+  }
+  if (PKI_OWN_NAMES.includes(name)) {
+    throw new UserFacingError(
+      `node name '${name}' is taken by the PKI's own files (${name}.crt, ${name}.key): ` +
+        `name the node after its host instead, e.g. node1`,
     );
   }
 }

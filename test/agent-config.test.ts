@@ -58,6 +58,8 @@ describe('agent config', () => {
 
   it('names the key of every bad value', () => {
     refused({ ...minimal, name: 'Node_1' }, /^name: /);
+    refused({ ...minimal, name: 'ca' }, /^name: 'ca' is taken by the PKI's own ca\.crt/);
+    refused({ ...minimal, name: 'bot' }, /^name: 'bot' is taken by the PKI's own bot\.crt/);
     refused({ pki: 'p' }, /^name: required/);
     refused({ ...minimal, stateDir: undefined }, /^stateDir: required when driver is sim/);
     refused({ ...minimal, listen: '1.2.3.4:99999' }, /^listen: /);

@@ -120,6 +120,22 @@ describe('crewvz pki', () => {
     assert.equal(await readFile(path.join(dir, 'ca.crt'), 'utf8'), before);
   });
 
+  it('refuses ca and bot as node names, even with --force, and leaves the CA alone', async () => {
+    const files = ['ca.crt', 'ca.key', 'bot.crt', 'bot.key'];
+    const before = await Promise.all(files.map((file) => readFile(path.join(dir, file), 'utf8')));
+    const runs = await Promise.all(
+      ['ca', 'bot'].map((name) => crewvz('pki', 'issue-agent', name, '--dir', dir, '--force')),
+    );
+    for (const [index, name] of ['ca', 'bot'].entries()) {
+      const run = runs[index] as Run;
+      assert.equal(run.status, 1, run.stdout);
+      assert.match(run.stderr, new RegExp(`node name '${name}' is taken by the PKI's own files`));
+      assert.doesNotMatch(run.stderr, /--force/);
+    }
+    const after = await Promise.all(files.map((file) => readFile(path.join(dir, file), 'utf8')));
+    assert.deepEqual(after, before);
+  });
+
   it('replaces files with --force', async () => {
     const before = await readFile(path.join(dir, 'node7.crt'), 'utf8');
     const run = await crewvz('pki', 'issue-agent', 'node7', '--dir', dir, '--force');

@@ -10,10 +10,20 @@ import {
   parseBeancounterBlocks,
   type BeancounterBlock,
 } from '../agent/beancounters.ts';
+import { builtinHandlers } from '../agent/commands.ts';
 import { DriverError, type CreateSpec, type Driver } from '../agent/driver.ts';
+import { Dispatcher } from '../agent/handlers.ts';
+import type { AgentResponse } from '../agent/protocol.ts';
 import { createSimDriver, type SimOptions } from '../agent/sim.ts';
 
 const logger = pino({ level: 'silent' });
+
+/** Runs one request line through the agent's dispatcher and command table. */
+function dispatch(driver: Driver, command: string, args: unknown[]): Promise<AgentResponse> {
+  const settings = { name: 'node1', domain: null, limits: {} };
+  const dispatcher = new Dispatcher({ driver, settings, logger, handlers: builtinHandlers() });
+  return dispatcher.handleLine(JSON.stringify({ command, arguments: args, id: command }));
+}
 
 function spec(id: number, extra: Partial<CreateSpec> = {}): CreateSpec {
   return {
@@ -138,9 +148,25 @@ describe('sim driver', () => {
     assert.equal(started.startedAt, '2025-03-01T10:00:00.000Z');
     await rejectsWith(driver.start(102), 32, 'Container is already running');
 
-    assert.equal((await driver.stop(102)).state, 'stopped');
+    const stopped = await driver.stop(102);
+    assert.equal(stopped.state, 'stopped');
+    assert.equal(stopped.notes, undefined, 'a stop that stopped something says nothing more');
     const again = await driver.stop(102);
     assert.equal(again.state, 'stopped', 'stop on a stopped VE succeeds, as vzctl does');
+    assert.deepEqual(again.notes, ['Unable to stop: container is not running']);
+
+    const answer = await dispatch(driver, 'stop', [102]);
+    assert.equal(answer.code, 0);
+    assert.deepEqual(answer.returned, [
+      {
+        id: 102,
+        state: 'stopped',
+        address: '10.0.0.102',
+        hostname: 've102.lab',
+        startedAt: null,
+      },
+      'Unable to stop: container is not running',
+    ]);
 
     clock = new Date('2025-03-01T11:00:00.000Z');
     const restarted = await driver.restart(102);
@@ -238,6 +264,28 @@ describe('sim driver', () => {
     assert.deepEqual([rows.kmemsize.barrier, rows.kmemsize.limit], [16777216, 16777216]);
     assert.deepEqual([rows.numproc.barrier, rows.numproc.limit], ['unlimited', 'unlimited']);
     await rejectsWith(driver.set(104, 'numproc', '10K'), 21, 'Bad parameter for --numproc: 10K');
+  });
+
+  it('keeps swappages in its state only: the beancounters file never shows it', async () => {
+    const stateDir = path.join(root, 'swap-state');
+    const driver = await open({ stateDir });
+    await driver.create(spec(106));
+    await driver.start(106);
+    await driver.set(106, 'swappages', '1G');
+    await driver.set(106, 'physpages', '0', '512M');
+
+    const text = await readFile(path.join(stateDir, 'user_beancounters'), 'utf8');
+    assert.doesNotMatch(text, /swappages/);
+    assert.match(text, /physpages +\d+ +\d+ +0 +131072 /);
+    const resources = (await driver.ubc(106)).map((row) => row.resource);
+    assert.ok(resources.includes('physpages'));
+    assert.ok(!resources.includes('swappages'));
+
+    const state = JSON.parse(await readFile(path.join(stateDir, 'sim-state.json'), 'utf8')) as {
+      ves: Record<string, { limits: Record<string, unknown> }>;
+    };
+    assert.deepEqual(state.ves['106']?.limits.swappages, { barrier: '262144', limit: '262144' });
+    await rejectsWith(driver.set(106, 'swappages', '1X'), 21, 'Bad parameter for --swappages: 1X');
   });
 
   it('applies the limits given at create', async () => {

@@ -5,8 +5,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
+import { builtinHandlers } from '../agent/commands.ts';
 import { DriverError, type CreateSpec, type Driver } from '../agent/driver.ts';
-import { AgentCode } from '../agent/protocol.ts';
+import { Dispatcher } from '../agent/handlers.ts';
+import { AgentCode, type AgentResponse } from '../agent/protocol.ts';
 import { SAFE_PATH } from '../agent/run.ts';
 import { createVzctlDriver, type VzctlOptions } from '../agent/vzctl.ts';
 import { parseVzlist } from '../agent/vzlist.ts';
@@ -14,6 +16,15 @@ import { parseVzlist } from '../agent/vzlist.ts';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const FAKE = path.join(HERE, 'fixtures/fake-vz');
 const logger = pino({ level: 'silent' });
+/** vzctl's words for a stop with nothing to stop, exactly as it prints them (facts §2.6). */
+const NOT_RUNNING = 'Unable to stop: container is not running';
+
+/** Runs one request line through the agent's dispatcher and command table. */
+function dispatch(driver: Driver, command: string, args: unknown[]): Promise<AgentResponse> {
+  const settings = { name: 'node1', domain: null, limits: {} };
+  const dispatcher = new Dispatcher({ driver, settings, logger, handlers: builtinHandlers() });
+  return dispatcher.handleLine(JSON.stringify({ command, arguments: args, id: command }));
+}
 
 function spec(id: number, extra: Partial<CreateSpec> = {}): CreateSpec {
   return {
@@ -182,6 +193,43 @@ describe('vzctl driver against the fake vzctl and vzlist', () => {
     ]);
   });
 
+  it('the remove command runs vzctl stop once, then destroy', async () => {
+    await driver.create(spec(104));
+    await driver.start(104);
+    const before = (await calls()).length;
+    const answer = await dispatch(driver, 'remove', [104]);
+    assert.deepEqual(answer, { code: 0, returned: [], id: 'remove' });
+    const vzctl = (await calls()).slice(before).filter((call) => call[0] === 'vzctl');
+    assert.deepEqual(vzctl, [
+      ['vzctl', 'stop', '104'],
+      ['vzctl', 'destroy', '104'],
+    ]);
+  });
+
+  it('stop on a stopped VE answers 0 with vzctl\'s line after the status', async () => {
+    await driver.create(spec(105));
+    const stopped = await driver.stop(105);
+    assert.equal(stopped.state, 'stopped');
+    assert.deepEqual(stopped.notes, [NOT_RUNNING]);
+
+    const answer = await dispatch(driver, 'stop', [105]);
+    assert.equal(answer.code, 0);
+    const [status, ...lines] = answer.returned as [Record<string, unknown>, ...string[]];
+    assert.deepEqual(status, {
+      id: 105,
+      state: 'stopped',
+      address: '10.1.0.105',
+      hostname: 've105.lab',
+      startedAt: null,
+    });
+    assert.deepEqual(lines, [NOT_RUNNING]);
+
+    await driver.start(105);
+    const real = await dispatch(driver, 'stop', [105]);
+    assert.equal(real.returned.length, 1, 'a stop that stopped something says nothing more');
+    await driver.remove(105);
+  });
+
   it('reports an injected failure with its status and message', async () => {
     const failing = open({ FAKE_VZ_FAIL: 'start:47,vzlist:3' });
     await driver.stop(101);
@@ -222,6 +270,20 @@ describe('vzctl driver against the fake vzctl and vzlist', () => {
 
     // The killed vzctl left a stale lock; the next vzctl takes it over.
     assert.equal((await driver.stop(201)).state, 'stopped');
+  });
+
+  it('gives restart a stop\'s and a start\'s time, as it is both in one vzctl call', async () => {
+    await driver.create(spec(203));
+    // Longer than a stop may take, shorter than a stop and a start together.
+    const limits = { stopMs: 1500, startMs: 1500 };
+    const slow = open({ FAKE_VZ_DELAY: 'restart:2000' }, { timeouts: limits });
+    assert.equal((await slow.restart(203)).state, 'running');
+    await rejectsWith(
+      open({ FAKE_VZ_HANG: 'restart' }, { timeouts: { stopMs: 300, startMs: 300 } }).restart(203),
+      AgentCode.TIMEOUT,
+      ['vzctl restart did not finish within 1 s and was killed'],
+    );
+    await driver.remove(203);
   });
 
   it('reads beancounters from the configured file', async () => {
