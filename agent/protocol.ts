@@ -79,6 +79,7 @@ export const AGENT_COMMANDS = [
   'set',
   'templates',
   'update',
+  'authorize',
 ] as const;
 
 export type AgentCommand = (typeof AGENT_COMMANDS)[number];
@@ -102,6 +103,7 @@ export const ANSWER_WITHIN_MS: Readonly<Record<AgentCommand, number>> = {
   remove: 340_000,
   create: 640_000,
   update: 30 * 60_000,
+  authorize: 35_000,
 };
 
 /** How much longer than ANSWER_WITHIN_MS the bot waits, so the agent's own answer comes first. */
