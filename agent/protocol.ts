@@ -163,6 +163,13 @@ export interface SyncResult {
   failed: SyncFailure[];
 }
 
+/** What `authorize` answers: whose login key was installed, its type and SHA256 fingerprint. */
+export interface AuthorizedKey {
+  username: string;
+  type: string;
+  fingerprint: string;
+}
+
 export interface PingResult {
   name: string;
   driver: string;

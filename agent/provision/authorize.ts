@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 
 import { writeFileAtomic } from '../atomic-file.ts';
 import { DriverError } from '../driver.ts';
+import type { AuthorizedKey } from '../protocol.ts';
 import { authorizedKeyLine, type PublicKey } from './public-key.ts';
 import type { RecordStore } from './records.ts';
 
@@ -25,12 +26,6 @@ export interface AuthorizeContext {
   /** The folder under root that holds one file per host account. */
   directory: string;
   logger: Logger;
-}
-
-export interface AuthorizeResult {
-  username: string;
-  type: string;
-  fingerprint: string;
 }
 
 /**
@@ -62,7 +57,7 @@ export async function authorizeKey(
   id: number,
   key: PublicKey,
   context: AuthorizeContext,
-): Promise<AuthorizeResult> {
+): Promise<AuthorizedKey> {
   const record = await context.records.read(id);
   if (record === null) {
     throw new DriverError(VZ_NO_SUCH_VE, [
@@ -82,7 +77,7 @@ export async function authorizeKey(
   await keyDirectory(context.directory);
   await writeFileAtomic(file, authorizedKeyLine(key), KEY_FILE_MODE);
 
-  const result = { username, type: key.type, fingerprint: key.fingerprint };
+  const result: AuthorizedKey = { username, type: key.type, fingerprint: key.fingerprint };
   context.logger.info({ ve: id, ...result }, 'login key installed');
   return result;
 }
