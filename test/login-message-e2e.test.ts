@@ -85,6 +85,8 @@ describe('login instructions for a new VE', () => {
     const told = privateTo('shell:bob');
     assert.deepEqual(told.at(-1)?.lines, [
       'your VE 101 is ready; log in with: ssh bob@lab.example.edu',
+      'before your first login, send me privately: !ve key 101 <your public key> (the line in ' +
+        '~/.ssh/id_ed25519.pub); the host takes keys only, no passwords',
       'its web address: http://bob.vz.example.edu/',
     ]);
     assert.deepEqual(privateTo(CREW), []);
@@ -99,6 +101,8 @@ describe('login instructions for a new VE', () => {
     // Approving one's own request still brings the login privately.
     assert.deepEqual(privateTo(ADMIN).at(-1)?.lines, [
       'your VE 102 is ready; log in with: ssh ada@node2',
+      'before your first login, send me privately: !ve key 102 <your public key> (the line in ' +
+        '~/.ssh/id_ed25519.pub); the host takes keys only, no passwords',
     ]);
   });
 
