@@ -2,7 +2,7 @@
  * Operations on existing VEs. A student may touch only VEs they own; the crew any. Every change
  * is audited with its outcome; agent failures come back as plain words for the chat.
  */
-import type { AuthorizedKey, UbcRow, VeStatus } from '../agent/protocol.ts';
+import { AgentCode, type AuthorizedKey, type UbcRow, type VeStatus } from '../agent/protocol.ts';
 import { UserFacingError } from './errors.ts';
 import { explainNodeError, isAgentFailure, isUnreachable, type NodePool } from './nodes.ts';
 import { atLeast } from './roles.ts';
@@ -192,6 +192,13 @@ export class VeOperations {
       ];
     } catch (error) {
       this.audit(actor, 've key', id, 'failed', (error as Error).message);
+      if (isAgentFailure(error) && error.code === AgentCode.UNKNOWN_COMMAND) {
+        throw new UserFacingError(
+          `node ${ve.node} takes no login keys: its agent makes no host accounts (no ` +
+            'network.pool in its config); ask the crew',
+          { cause: error },
+        );
+      }
       throw error;
     }
     this.audit(actor, 've key', id, 'ok', `${key.type} ${key.fingerprint} for ${ve.username}`);

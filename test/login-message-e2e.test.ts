@@ -92,6 +92,15 @@ describe('login instructions for a new VE', () => {
     assert.deepEqual(privateTo(CREW), []);
   });
 
+  test('!ve key on a node that makes no host accounts says so', async () => {
+    // This agent has no authorize command at all, so the key is never looked at.
+    const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDRtP6wdJ7pIlVGzpJu9MHVMI6ZDXJZ+x5RlfdT/1f5I';
+    assert.deepEqual(await rig.say('shell:bob', `!ve key 101 ${key}`), [
+      'node node1 takes no login keys: its agent makes no host accounts (no network.pool in ' +
+        'its config); ask the crew',
+    ]);
+  });
+
   test('a node without sshHost is reached by its name, with no web address', async () => {
     // node1 now holds a VE, so the next request goes to node2.
     const id = requestNumber(await rig.say(ADMIN, '!ve create'));
