@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -18,6 +18,8 @@ import type { Driver } from '../agent/driver.ts';
 import { Dispatcher } from '../agent/handlers.ts';
 import { startAgent, type RunningAgent } from '../agent/main.ts';
 import { AgentCode } from '../agent/protocol.ts';
+import { parsePublicKey } from '../agent/provision/public-key.ts';
+import { ValidationError } from '../agent/validate.ts';
 import { AgentCallError, AgentClient } from '../src/agent-client.ts';
 import { makeTestPki } from './helpers/pki.ts';
 import { makeScratchRoot, removeScratchRoot, snapshotFiles } from './helpers/scratch-root.ts';
@@ -220,6 +222,72 @@ describe('remove', () => {
     assert.deepEqual(left, []);
     const records = path.join(root, 'var/lib/crewvz-agent/provisioned');
     assert.deepEqual([...(await snapshotFiles(records)).keys()], []);
+  });
+});
+
+/** An RFC 4251 string field: uint32 length, then the bytes. */
+function field(bytes: Buffer | string): Buffer {
+  const body = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(body.length);
+  return Buffer.concat([length, body]);
+}
+
+/** The fields of a key line's blob. */
+function fieldsOf(line: string): Buffer[] {
+  const blob = Buffer.from(line.split(' ')[1] ?? '', 'base64');
+  const fields: Buffer[] = [];
+  for (let at = 0; at < blob.length; ) {
+    const length = blob.readUInt32BE(at);
+    fields.push(blob.subarray(at + 4, at + 4 + length));
+    at += 4 + length;
+  }
+  return fields;
+}
+
+describe('the key parser on its own', () => {
+  /** ssh-keygen's own fingerprint of a key line, read from a file as sshd would. */
+  async function keygenFingerprint(line: string): Promise<string> {
+    const file = path.join(root, `key-check-${Math.random().toString(36).slice(2)}`);
+    await writeFile(file, `${line}\n`);
+    const { stdout } = await exec('ssh-keygen', ['-l', '-f', file]);
+    return stdout.split(' ')[1] ?? '';
+  }
+
+  it('takes security keys, with the fingerprint ssh-keygen computes', async () => {
+    // No hardware here: the sk blobs are built from real keys' points plus an application.
+    const [, point = Buffer.alloc(0)] = fieldsOf(await makeKey('ed25519'));
+    const skEd = Buffer.concat([field('sk-ssh-ed25519@openssh.com'), field(point), field('ssh:')]);
+    const edLine = `sk-ssh-ed25519@openssh.com ${skEd.toString('base64')}`;
+    assert.equal(parsePublicKey(edLine).fingerprint, await keygenFingerprint(edLine));
+
+    const ecdsa = fieldsOf(await makeKey('ecdsa', 256));
+    const [, curve = Buffer.alloc(0), ecPoint = Buffer.alloc(0)] = ecdsa;
+    const type = 'sk-ecdsa-sha2-nistp256@openssh.com';
+    const skEc = Buffer.concat([field(type), field(curve), field(ecPoint), field('ssh:')]);
+    const ecLine = `${type} ${skEc.toString('base64')} yubikey`;
+    assert.equal(parsePublicKey(ecLine).fingerprint, await keygenFingerprint(ecLine));
+
+    const p521 = await makeKey('ecdsa', 521);
+    assert.equal(parsePublicKey(p521).fingerprint, await keygenFingerprint(p521));
+  });
+
+  it('refuses an EC point that is not on its curve, and trailing bytes', async () => {
+    const ecdsa = fieldsOf(await makeKey('ecdsa', 256));
+    const [, curve = Buffer.alloc(0), point = Buffer.alloc(0)] = ecdsa;
+    const bent = Buffer.from(point);
+    bent[40] = (bent[40] ?? 0) ^ 0x01;
+    const type = 'ecdsa-sha2-nistp256';
+    const offCurve = Buffer.concat([field(type), field(curve), field(bent)]);
+    assert.throws(
+      () => parsePublicKey(`${type} ${offCurve.toString('base64')}`),
+      (error: unknown) =>
+        error instanceof ValidationError && /does not hold a valid ecdsa-sha2-nistp256/.test(
+          error.message,
+        ),
+    );
+    const longer = Buffer.concat([field(type), field(curve), field(point), field('x')]);
+    assert.throws(() => parsePublicKey(`${type} ${longer.toString('base64')}`), /bytes after/);
   });
 });
 
