@@ -222,6 +222,9 @@ export class Dispatcher {
     if (command === 'update') {
       return 'update is not available on this agent';
     }
+    if (command === 'authorize') {
+      return 'authorize is not available on this agent: it provisions no VEs (no network.pool)';
+    }
     return `unknown command ${shown}; this agent knows ${this.commands().join(', ')}`;
   }
 

@@ -79,6 +79,7 @@ export const AGENT_COMMANDS = [
   'set',
   'templates',
   'update',
+  'authorize',
 ] as const;
 
 export type AgentCommand = (typeof AGENT_COMMANDS)[number];
@@ -103,6 +104,7 @@ export const ANSWER_WITHIN_MS: Readonly<Record<AgentCommand, number>> = {
   remove: 340_000,
   create: 640_000,
   update: 30 * 60_000,
+  authorize: 35_000,
 };
 
 /** How much longer than ANSWER_WITHIN_MS the bot waits, so the agent's own answer comes first. */
@@ -166,6 +168,13 @@ export interface SyncResult {
   updated: string[];
   unchanged: string[];
   failed: SyncFailure[];
+}
+
+/** What `authorize` answers: whose login key was installed, its type and SHA256 fingerprint. */
+export interface AuthorizedKey {
+  username: string;
+  type: string;
+  fingerprint: string;
 }
 
 export interface PingResult {

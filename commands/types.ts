@@ -18,6 +18,8 @@ export interface ArgSpec {
   /** For `int`: the smallest and largest value taken (default 0 and no limit). */
   min?: number;
   max?: number;
+  /** Kept out of the audit row (shown as `<NAME>`): a pasted key is nobody's business there. */
+  unaudited?: boolean;
 }
 
 /** `anyone` includes people nobody vouches for (identity null): only !help and !whoami. */
@@ -58,7 +60,10 @@ export interface CommandSpec {
 
 /** Parsed arguments by name; the dispatcher has already checked types and presence. */
 export class Args {
-  constructor(private readonly values: ReadonlyMap<string, string | number>) {}
+  constructor(
+    private readonly values: ReadonlyMap<string, string | number>,
+    private readonly unaudited: ReadonlySet<string> = new Set(),
+  ) {}
 
   int(name: string): number {
     const value = this.values.get(name);
@@ -88,7 +93,9 @@ export class Args {
 
   /** Every value, for the audit row. */
   summary(): string {
-    return [...this.values.values()].map(String).join(' ');
+    return [...this.values]
+      .map(([name, value]) => (this.unaudited.has(name) ? `<${name}>` : String(value)))
+      .join(' ');
   }
 }
 

@@ -148,6 +148,27 @@ export const veSet = define({
   },
 });
 
+export const veKey = define({
+  name: 've key',
+  usage: 've key ID PUBLIC-KEY',
+  summary: 'install your SSH public key (a ~/.ssh/id_*.pub line) to log in to a VE',
+  role: 'student',
+  args: [VE_ID_ARG, { name: 'PUBLIC-KEY', type: 'rest', unaudited: true }],
+  mutating: true,
+  async handler(context) {
+    const id = context.args.int('ID');
+    const actor = actorOf(context);
+    const publicKey = context.args.text('PUBLIC-KEY');
+    const { ve, key, sshHost } = await context.services.ves.authorize(actor, id, publicKey);
+    const whose = ve.owner === actor.identity ? 'your key' : `the key of ${ve.owner}`;
+    await context.respond({
+      lines: [
+        `VE ${id}: ${whose} (${key.type}) is installed; log in with ssh ${ve.username}@${sshHost}`,
+      ],
+    });
+  },
+});
+
 export const VE_COMMANDS = [
   veList,
   veStatus,
@@ -157,4 +178,5 @@ export const VE_COMMANDS = [
   veRemove,
   veUbc,
   veSet,
+  veKey,
 ];

@@ -1,13 +1,18 @@
 /**
  * What the owner of a new VE is told privately once it is active: how to log in (the node's
- * public host name; the host account's shell forwards into the VE) and, when the node has a web
- * domain, the VE's web address (Apache proxies USERNAME.WEBDOMAIN to it).
+ * public host name; the host account's shell forwards into the VE), that their public key must
+ * be sent first with `!ve key`, and, when the node has a web domain, the VE's web address
+ * (Apache proxies USERNAME.WEBDOMAIN to it).
  */
 import type { Reply } from '../adapters/types.ts';
 import type { NodeLogin } from './nodes.ts';
 
 export function loginMessage(veId: number, username: string, login: NodeLogin): Reply {
-  const lines = [`your VE ${veId} is ready; log in with: ssh ${username}@${login.sshHost}`];
+  const lines = [
+    `your VE ${veId} is ready; log in with: ssh ${username}@${login.sshHost}`,
+    `before your first login, send me privately: !ve key ${veId} <your public key> (the ` +
+      'line in ~/.ssh/id_ed25519.pub); the host takes keys only, no passwords',
+  ];
 
   if (login.webDomain !== null) {
     lines.push(`its web address: http://${username}.${login.webDomain}/`);

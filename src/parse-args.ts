@@ -32,7 +32,8 @@ export function parseArgs(spec: CommandSpec, words: string[], usage: string): Ar
   if (index < words.length) {
     throw new UserFacingError(usage);
   }
-  return new Args(values);
+  const unaudited = spec.args.filter((arg) => arg.unaudited).map((arg) => arg.name);
+  return new Args(values, new Set(unaudited));
 }
 
 /** A whole number within the argument's range; the refusal says the range. */

@@ -2,7 +2,7 @@
  * Operations on existing VEs. A student may touch only VEs they own; the crew any. Every change
  * is audited with its outcome; agent failures come back as plain words for the chat.
  */
-import type { UbcRow, VeStatus } from '../agent/protocol.ts';
+import { AgentCode, type AuthorizedKey, type UbcRow, type VeStatus } from '../agent/protocol.ts';
 import { UserFacingError } from './errors.ts';
 import { explainNodeError, isAgentFailure, isUnreachable, type NodePool } from './nodes.ts';
 import { atLeast } from './roles.ts';
@@ -30,6 +30,13 @@ export interface VeListing {
   ve: VeRecord;
   /** The node's view, or null when the node did not answer. */
   live: VeStatus | null;
+}
+
+/** A login key the node installed, and how its owner logs in with it. */
+export interface InstalledKey {
+  ve: VeRecord;
+  key: AuthorizedKey;
+  sshHost: string;
 }
 
 export interface VeOpsOptions {
@@ -93,7 +100,7 @@ export class VeOperations {
   private async call(
     actor: Actor,
     ve: VeRecord,
-    command: 'status' | 'start' | 'stop' | 'restart' | 'remove' | 'ubc' | 'set',
+    command: 'status' | 'start' | 'stop' | 'restart' | 'remove' | 'ubc' | 'set' | 'authorize',
     args: unknown[],
     audited: boolean,
     changing = audited,
@@ -169,6 +176,33 @@ export class VeOperations {
     const ve = this.find(actor, id);
     checkLimitChange(resource, value);
     await this.call(actor, ve, 'set', [resource, value], true);
+  }
+
+  /**
+   * Installs `publicKey` as the VE owner's login key on the node (the host account takes keys
+   * only), replacing any before. The node checks the key; the audit row names its type and
+   * fingerprint, never the key itself.
+   */
+  async authorize(actor: Actor, id: number, publicKey: string): Promise<InstalledKey> {
+    const ve = this.find(actor, id);
+    let key: AuthorizedKey;
+    try {
+      [key] = (await this.call(actor, ve, 'authorize', [publicKey], false, true)) as [
+        AuthorizedKey,
+      ];
+    } catch (error) {
+      this.audit(actor, 've key', id, 'failed', (error as Error).message);
+      if (isAgentFailure(error) && error.code === AgentCode.UNKNOWN_COMMAND) {
+        throw new UserFacingError(
+          `node ${ve.node} takes no login keys: its agent makes no host accounts (no ` +
+            'network.pool in its config); ask the crew',
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    this.audit(actor, 've key', id, 'ok', `${key.type} ${key.fingerprint} for ${ve.username}`);
+    return { ve, key, sshHost: this.options.nodes.loginFor(ve.node).sshHost };
   }
 
   /**

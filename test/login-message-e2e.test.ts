@@ -85,9 +85,20 @@ describe('login instructions for a new VE', () => {
     const told = privateTo('shell:bob');
     assert.deepEqual(told.at(-1)?.lines, [
       'your VE 101 is ready; log in with: ssh bob@lab.example.edu',
+      'before your first login, send me privately: !ve key 101 <your public key> (the line in ' +
+        '~/.ssh/id_ed25519.pub); the host takes keys only, no passwords',
       'its web address: http://bob.vz.example.edu/',
     ]);
     assert.deepEqual(privateTo(CREW), []);
+  });
+
+  test('!ve key on a node that makes no host accounts says so', async () => {
+    // This agent has no authorize command at all, so the key is never looked at.
+    const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDRtP6wdJ7pIlVGzpJu9MHVMI6ZDXJZ+x5RlfdT/1f5I';
+    assert.deepEqual(await rig.say('shell:bob', `!ve key 101 ${key}`), [
+      'node node1 takes no login keys: its agent makes no host accounts (no network.pool in ' +
+        'its config); ask the crew',
+    ]);
   });
 
   test('a node without sshHost is reached by its name, with no web address', async () => {
@@ -99,6 +110,8 @@ describe('login instructions for a new VE', () => {
     // Approving one's own request still brings the login privately.
     assert.deepEqual(privateTo(ADMIN).at(-1)?.lines, [
       'your VE 102 is ready; log in with: ssh ada@node2',
+      'before your first login, send me privately: !ve key 102 <your public key> (the line in ' +
+        '~/.ssh/id_ed25519.pub); the host takes keys only, no passwords',
     ]);
   });
 

@@ -1,6 +1,7 @@
 /**
  * Provisioning's entries in the agent's command table: `create` and `remove` go through the
- * Provisioner when `network.pool` is configured, and `update` syncs templates when
+ * Provisioner when `network.pool` is configured (and `authorize` installs a student's login
+ * key then), and `update` syncs templates when
  * `templateSource` is. Built once at start, so a bad provisioning config stops the agent with
  * the key named, before it opens its port.
  */
@@ -16,9 +17,16 @@ import { AgentCode } from '../protocol.ts';
 import { redactUrlCredentials, redactedMessage } from '../redact.ts';
 import { checkCount, parseVeId } from '../validate.ts';
 import { parsePool } from './addresses.ts';
-import { parsePaths, underRoot, type ProvisionConfig } from './config.ts';
+import { authorizeKey } from './authorize.ts';
+import {
+  authorizedKeysDirectory,
+  parsePaths,
+  underRoot,
+  type ProvisionConfig,
+} from './config.ts';
 import { checkGuardedDirectories } from './dir-safety.ts';
 import { Provisioner, type ProvisionDriver } from './provisioner.ts';
+import { parsePublicKey, type PublicKey } from './public-key.ts';
 import { syncTemplates } from './template-sync.ts';
 
 /** Where records go when the config names no stateDir (the vzctl driver needs none). */
@@ -109,7 +117,25 @@ function provisioningCommands(
     },
   });
 
-  return { create, remove };
+  // The VE's lock keeps it apart from a create or remove of the same VE rewriting its record.
+  const authorize = defineHandler<{ id: number; key: PublicKey }>({
+    usage: 'authorize ID KEY',
+    exclusive: true,
+    parse(args) {
+      checkCount(args, 2, 2);
+      return { id: parseVeId(args[0]), key: parsePublicKey(args[1]) };
+    },
+    ve: (parsed) => parsed.id,
+    run: async ({ id, key }, { driver }) => [
+      await authorizeKey(id, key, {
+        records: provisionerFor(driver).records,
+        directory: authorizedKeysDirectory(settings),
+        logger,
+      }),
+    ],
+  });
+
+  return { create, remove, authorize };
 }
 
 async function updateCommand(config: AgentConfig, logger: Logger): Promise<CommandHandler> {
@@ -185,6 +211,7 @@ export async function provisioningHandlers(
           directory: path.dirname(underRoot(settings, paths.mapFile)),
         },
         { key: 'stateDir', directory: settings.stateDir },
+        { key: 'provision.authorizedKeysDir', directory: authorizedKeysDirectory(settings) },
       ]);
     } catch (error) {
       throw configError(error);

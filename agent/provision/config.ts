@@ -8,7 +8,8 @@
  *   network: {pool: 10.0.5.0/24, nameservers: [10.0.5.1], searchdomain: example.edu,
  *             domain: vz.example.edu}
  *   provision: {keysDir: var/lib/crewvz/keys, shellsDir: usr/local/lib/crewvz/shells,
- *               mapFile: etc/apache2/crewvz-vhosts.map, ssh: /usr/bin/ssh}
+ *               mapFile: etc/apache2/crewvz-vhosts.map, ssh: /usr/bin/ssh,
+ *               authorizedKeysDir: etc/crewvz/authorized_keys}
  */
 import path from 'node:path';
 
@@ -26,7 +27,14 @@ export interface ProvisionPaths {
   mapFile: string;
   /** The ssh client the login shell execs, as the host sees it. */
   ssh: string;
+  /**
+   * Where `authorize` puts each host account's login key (sshd's AuthorizedKeysFile); left out,
+   * DEFAULT_AUTHORIZED_KEYS_DIR.
+   */
+  authorizedKeysDir?: string;
 }
+
+export const DEFAULT_AUTHORIZED_KEYS_DIR = 'etc/crewvz/authorized_keys';
 
 export interface ProvisionConfig {
   root: string;
@@ -42,6 +50,7 @@ export const DEFAULT_PATHS: ProvisionPaths = {
   shellsDir: 'usr/local/lib/crewvz/shells',
   mapFile: 'etc/apache2/crewvz-vhosts.map',
   ssh: '/usr/bin/ssh',
+  authorizedKeysDir: DEFAULT_AUTHORIZED_KEYS_DIR,
 };
 
 const RELATIVE_PATH = /^[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
@@ -69,9 +78,9 @@ function text(value: unknown, key: string, pattern: RegExp, hint: string): strin
 
 export function parsePaths(raw: unknown): ProvisionPaths {
   const given = raw === undefined ? {} : record(raw, 'provision');
-  const relative = (key: 'keysDir' | 'shellsDir' | 'mapFile'): string =>
+  const relative = (key: 'keysDir' | 'shellsDir' | 'mapFile' | 'authorizedKeysDir'): string =>
     given[key] === undefined
-      ? DEFAULT_PATHS[key]
+      ? (DEFAULT_PATHS[key] ?? DEFAULT_AUTHORIZED_KEYS_DIR)
       : text(given[key], `provision.${key}`, RELATIVE_PATH, 'a plain path relative to root');
 
   const ssh =
@@ -84,12 +93,18 @@ export function parsePaths(raw: unknown): ProvisionPaths {
     shellsDir: relative('shellsDir'),
     mapFile: relative('mapFile'),
     ssh,
+    authorizedKeysDir: relative('authorizedKeysDir'),
   };
 }
 
 /** A host path under root, as the agent opens it. */
 export function underRoot(config: ProvisionConfig, subPath: string): string {
   return path.join(config.root, subPath);
+}
+
+/** The folder of the students' login keys, under root. */
+export function authorizedKeysDirectory(config: ProvisionConfig): string {
+  return underRoot(config, config.paths.authorizedKeysDir ?? DEFAULT_AUTHORIZED_KEYS_DIR);
 }
 
 /** The same path as the host's own programs (sshd, the login shell) see it. */

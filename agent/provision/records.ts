@@ -15,7 +15,10 @@ export interface ProvisionRecord {
   address: string;
   hostname: string;
   template: string;
-  /** Absolute host paths this create makes: key pair, known_hosts, login shell. */
+  /**
+   * Absolute host paths made for this VE: key pair, known_hosts, login shell, and the
+   * student's authorized_keys file once `authorize` has written it.
+   */
   files: string[];
   /** The RewriteMap file holding the `USERNAME ADDRESS` line. */
   mapFile: string;
@@ -82,6 +85,16 @@ export class RecordStore {
       }
     }
     return records;
+  }
+
+  /** Adds `file` to the record's files (when it is not there yet), so remove deletes it. */
+  async addFile(record: ProvisionRecord, file: string): Promise<ProvisionRecord> {
+    if (record.files.includes(file)) {
+      return record;
+    }
+    const updated = { ...record, files: [...record.files, file] };
+    await this.write(updated);
+    return updated;
   }
 
   async delete(id: number): Promise<void> {
