@@ -111,6 +111,26 @@ describe('beancounter watcher', () => {
       assert.match(rig.notifier.take()[0]?.lines[1] ?? '', /numproc \+40 /);
     });
 
+  it('reports growth in full after a restart that kept the failing row at its limit',
+    async () => {
+      const { node, rig } = await setUp(['101']);
+      const numproc = node.row('101', 'numproc');
+      numproc.held = numproc.limit;
+      numproc.maxheld = numproc.limit;
+      node.grow('101', 'numproc', 36);
+      await poll(rig, node);
+      rig.notifier.take();
+
+      // Only the other rows' maxheld fall: numproc's stays at its limit across the restart.
+      node.restart('101', '2024-05-01T10:30:00.000Z', ['numproc']);
+      node.grow('101', 'numproc', 40);
+      await poll(rig, node, 20);
+      const sent = rig.notifier.take();
+      assert.deepEqual(sent[0]?.lines.slice(1), [
+        'VE 101 (owner irc:owner101): numproc +40 (held 65, barrier 65, limit 65)',
+      ]);
+    });
+
   it('keeps its baseline and invents no alert when the bot restarts between polls', async () => {
     const { node, rig } = await setUp(['101']);
     node.grow('101', 'numproc', 4);

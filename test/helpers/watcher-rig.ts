@@ -104,11 +104,20 @@ export class FileNode implements WatchedNode {
     row.failcnt = BigInt(row.failcnt) + BigInt(by);
   }
 
-  /** A VE restart on a kernel that resets counters: failcnt and maxheld drop, a new start time. */
-  restart(ve: string, startedAt: string): void {
+  /**
+   * A VE restart on a kernel that resets counters: failcnt drops to 0, a new start time, and
+   * maxheld drops to held, except for the resources in `atLimit`, which the restarted VE ran
+   * into its limit again before the poll (their maxheld stays at the limit).
+   */
+  restart(ve: string, startedAt: string, atLimit: readonly string[] = []): void {
     for (const row of this.blocks.find((block) => block.id === ve)?.rows ?? []) {
       row.failcnt = 0n;
-      row.maxheld = row.held;
+      if (atLimit.includes(row.resource)) {
+        row.held = row.limit;
+        row.maxheld = row.limit;
+      } else {
+        row.maxheld = row.held;
+      }
     }
     const status = this.statuses.find((candidate) => String(candidate.id) === ve);
     if (status) {
