@@ -58,6 +58,35 @@ describe('suggestLimits', () => {
     assert.deepEqual(suggestLimits(huge), { barrier: 'unlimited', limit: 'unlimited' });
   });
 
+  it('keeps a gap where only the limit counts, for resources that need one', () => {
+    const overBarrier: UbcRow = { ...sample('kmemsize'), barrier: 'unlimited', limit: 5000000 };
+    assert.deepEqual(suggestLimits(overBarrier), { barrier: '7500800', limit: '8251392' });
+    const above: UbcRow = { ...sample('numflock'), barrier: 300, limit: 200 };
+    assert.deepEqual(suggestLimits(above), { barrier: '300', limit: '330' });
+    const items: UbcRow = { ...sample('numproc'), barrier: 'unlimited', limit: 100 };
+    assert.deepEqual(suggestLimits(items), { barrier: '150', limit: '150' });
+  });
+
+  it('stays within 2147483647 unless the row shows a 64-bit kernel', () => {
+    const near: UbcRow = { ...sample('tcpsndbuf'), barrier: 1800000000, limit: 1900000000 };
+    const suggestion = suggestLimits(near);
+    assert.deepEqual(suggestion, { barrier: '2047483647', limit: '2147483647' });
+
+    const wide: UbcRow = { ...near, held: 3000000000, maxheld: 3000000000 };
+    assert.deepEqual(suggestLimits(wide), { barrier: '2700000256', limit: '2800000256' });
+    const lone: UbcRow = { ...sample('oomguarpages'), barrier: 2000000000 };
+    assert.deepEqual(suggestLimits(lone), { barrier: '2147483647', limit: 'unlimited' });
+  });
+
+  it('has nothing to scale from a limit of 0, and says so', () => {
+    const noSwap: UbcRow = { ...sample('physpages'), resource: 'swappages', barrier: 0, limit: 0 };
+    assert.equal(suggestLimits(noSwap), null);
+    const told = ownerLines('node1', [{ ...item('physpages', 1), resource: 'swappages',
+      row: noSwap }]).join('\n');
+    assert.match(told, /limit is 0 .*ask the crew which value to set/);
+    assert.doesNotMatch(told, /unlimited already|!ve set/);
+  });
+
   it('writes the exact !ve set command', () => {
     assert.equal(suggestCommand(sample('numfile')), '!ve set 123 numfile 3072:3072');
   });

@@ -5,7 +5,7 @@
  */
 import { formatDistanceStrict } from 'date-fns';
 import type { UbcRow } from '../../agent/protocol.ts';
-import { meaningOf, suggestLimits } from './advice.ts';
+import { meaningOf, noRaiseReason, suggestLimits } from './advice.ts';
 import { humanValue as formatValue } from '../format.ts';
 
 /** One (VE, resource) whose failcnt grew, as the messages show it. */
@@ -82,7 +82,7 @@ function explain(item: AlertItem): string[] {
 
   const suggestion = suggestLimits(item.row);
   if (suggestion === null) {
-    lines.push('  Its limit is unlimited already, so raising it cannot help: ask the crew.');
+    lines.push(`  ${noRaiseReason(item.row)}`);
     return lines;
   }
   const human =
