@@ -111,6 +111,17 @@ describe('channelLines', () => {
     assert.doesNotMatch(lines.join('\n'), /2147483647/);
   });
 
+  it('lists at most 10 items and 20 unmanaged VEs, then says how to see the rest', () => {
+    const many = Array.from({ length: 13 }, (_, index) => ({ ...item('numproc', 1),
+      ve: String(200 + index) }));
+    const unmanaged = Array.from({ length: 25 }, (_, index) => String(300 + index));
+    const lines = channelLines('node1', many, unmanaged, 38);
+
+    assert.equal(lines.length, 1 + 10 + 1 + 1);
+    assert.equal(lines[11], '…and 3 more: !alerts 38 shows them all.');
+    assert.match(lines[12] ?? '', /manage: 300, 301, .*, 319 and 5 more\.$/);
+  });
+
   it('names newly found unmanaged VEs, and says nothing when nothing happened', () => {
     assert.deepEqual(channelLines('node1', [], ['204', '31']), [
       'VEs on node1 that the bot does not manage: 31, 204.',
@@ -132,6 +143,23 @@ describe('ownerLines', () => {
       '  Ask the crew to raise it; a crew member could run: ' +
         '!ve set 123 privvmpages 73728:78151 (288 MiB:305 MiB)',
     );
+  });
+
+  it('sums more than 3 items into a few lines per owner', () => {
+    const resources = ['numproc', 'numfile', 'kmemsize', 'privvmpages', 'numtcpsock'];
+    const items = resources.map((resource) => item(resource, 2));
+    const lines = ownerLines('node1', [...items, { ...item('numproc', 1), ve: '124' }]);
+
+    assert.deepEqual(lines, [
+      'Your VEs 123, 124 on node1 ran out of something since the last check:',
+      '- kernel memory for your processes (kmemsize) ran out 2 times on VE 123: the kernel' +
+        ' refused work for your processes (each needs some kernel memory).',
+      '- open files (numfile) ran out 2 times on VE 123: programs could not open more files.',
+      '- processes (numproc) ran out 3 times on 2 VEs: new processes or threads could not be' +
+        ' started.',
+      '- and 2 more resources.',
+      "  Ask the crew to raise what ran out; !ve ubc ID shows a VE's values and limits.",
+    ]);
   });
 
   it('has a plain meaning for every resource of the sample', () => {

@@ -166,7 +166,7 @@ async function handleAnswer(
   const counts = { sent: items.length, held: cooled.held.length, muted: cooled.muted.length };
   log.debug({ rows: rows.length, firstSeen: deltas.firstSeen, ...counts }, 'beancounters polled');
 
-  const lines = channelLines(node, items, newlyUnmanaged);
+  const lines = channelLines(node, items, newlyUnmanaged, alerts.length);
   if (lines.length > 0) {
     outbox.alerts.push(lines);
   }
