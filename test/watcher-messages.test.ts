@@ -145,7 +145,16 @@ describe('ownerLines', () => {
     );
   });
 
-  it('sums more than 3 items into a few lines per owner', () => {
+  it('explains 2 items in full, and sums 3 into a summary', () => {
+    const two = ownerLines('node1', [item('numproc', 1), item('numfile', 1)]);
+    assert.equal(two.filter((line) => line.includes('!ve set 123')).length, 2);
+    const three = ownerLines('node1', [item('numproc', 1), item('numfile', 1),
+      item('numtcpsock', 1)]);
+    assert.equal(three.length, 5);
+    assert.doesNotMatch(three.join('\n'), /!ve set/);
+  });
+
+  it('sums more than 2 items into a few lines per owner', () => {
     const resources = ['numproc', 'numfile', 'kmemsize', 'privvmpages', 'numtcpsock'];
     const items = resources.map((resource) => item(resource, 2));
     const lines = ownerLines('node1', [...items, { ...item('numproc', 1), ve: '124' }]);

@@ -26,8 +26,8 @@ export interface AlertItem {
 export const CHANNEL_ITEMS = 10;
 /** Unmanaged VE IDs named in one channel line. */
 export const CHANNEL_UNMANAGED = 20;
-/** Items an owner gets explained one by one; more become one short summary. */
-export const OWNER_DETAIL_ITEMS = 3;
+/** Items an owner gets explained one by one (at most 6 lines); more become a summary. */
+export const OWNER_DETAIL_ITEMS = 2;
 /** Resources and VE IDs named in an owner's summary. */
 const SUMMARY_RESOURCES = 3;
 const SUMMARY_VES = 5;
