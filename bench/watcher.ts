@@ -16,7 +16,7 @@ import { Store } from '../src/store/index.ts';
 import { SqliteBaselineStore } from '../src/watcher/sqlite-store.ts';
 import type { Notifier, WatchedNode } from '../src/watcher/types.ts';
 import { BeancounterWatcher } from '../src/watcher/watcher.ts';
-import { ownersFromVes } from '../src/watcher/wiring.ts';
+import { ownersFromStore } from '../src/watcher/wiring.ts';
 import type { Figure } from './report.ts';
 import { median, nowMs } from './stats.ts';
 import { FIRST_VE, RESOURCES_PER_VE, syntheticBlocks } from './synthetic.ts';
@@ -90,7 +90,7 @@ async function pollMany(store: Store): Promise<Figure[]> {
   const watcher = new BeancounterWatcher({
     store: new SqliteBaselineStore(store.db),
     nodes: { nodes: () => [node] },
-    owners: ownersFromVes(store.ves),
+    owners: ownersFromStore(store),
     notifier,
     logger: silentLogger(),
     now: () => clock.now,

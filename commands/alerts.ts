@@ -1,7 +1,12 @@
 /** The beancounter watcher's commands: the recent alerts, and muting one VE for a while. */
 import { UserFacingError } from '../src/errors.ts';
 import { atLeast } from '../src/roles.ts';
-import { muteVe, recentAlertLines } from '../src/watcher/queries.ts';
+import {
+  DEFAULT_ALERT_LIST,
+  MAX_ALERT_LIST,
+  muteVe,
+  recentAlertLines,
+} from '../src/watcher/queries.ts';
 import { SqliteBaselineStore } from '../src/watcher/sqlite-store.ts';
 import { actorOf } from './actor.ts';
 import { VE_ID_ARG } from './args.ts';
@@ -14,14 +19,16 @@ function alertStore(context: CommandContext): SqliteBaselineStore {
 
 export const alertsList = define({
   name: 'alerts',
-  usage: 'alerts',
-  summary: 'recent beancounter alerts and running mutes',
+  usage: 'alerts [N]',
+  summary: `the last N beancounter alerts (default ${DEFAULT_ALERT_LIST}, at most ` +
+    `${MAX_ALERT_LIST}) and running mutes`,
   role: 'crew',
-  args: [],
+  args: [{ name: 'N', type: 'int', optional: true, min: 1, max: MAX_ALERT_LIST }],
   mutating: false,
   async handler(context) {
     const now = context.services.now().getTime();
-    const lines = recentAlertLines(alertStore(context), now);
+    const count = context.args.optionalInt('N') ?? DEFAULT_ALERT_LIST;
+    const lines = recentAlertLines(alertStore(context), now, count);
     await context.respond({ lines, long: true, summary: 'recent beancounter alerts' });
   },
 });

@@ -48,7 +48,7 @@ describe('computeDeltas', () => {
 
     assert.deepEqual(afterReset.growth, []);
     assert.deepEqual(afterReset.resets, [
-      { ve: '101', resource: 'numproc', reason: 'failcnt fell' },
+      { ve: '101', reason: 'failcnt fell', resource: 'numproc' },
     ]);
 
     const later = computeDeltas(afterReset.baselines, [row('101', 'numproc', 7, 10)], []);
@@ -63,32 +63,53 @@ describe('computeDeltas', () => {
     const result = computeDeltas(old, rows, [running(101, restarted)]);
 
     assert.deepEqual(result.growth.map((g) => g.delta), [40]);
-    assert.deepEqual(result.resets.map((r) => r.reason), ['restarted']);
+    assert.deepEqual(result.resets, [{ ve: '101', reason: 'new start time', resource: null }]);
     assert.equal(result.baselines.get(resourceKey('101', 'privvmpages'))?.startedAt, restarted);
   });
 
-  it('keeps counting new minus old when the start time changed but the counters were kept', () => {
-    const old = baselines([['101', 'numproc', { failcnt: 36, maxheld: 100, startedAt: T0 }]]);
-    const result = computeDeltas(old, [row('101', 'numproc', 38, 100)], [
+  it('rebases every row of a restarted VE, even the one whose maxheld stayed at its limit', () => {
+    // numproc sat at its limit before and after the restart; only the other rows fell.
+    const old = baselines([
+      ['101', 'numproc', { failcnt: 36, maxheld: 220, startedAt: T0 }],
+      ['101', 'numfile', { failcnt: 0, maxheld: 180, startedAt: T0 }],
+    ]);
+    const rows = [row('101', 'numproc', 40, 220), row('101', 'numfile', 0, 30)];
+    const restarted = computeDeltas(old, rows, [running(101, '2024-05-01T10:30:00.000Z')]);
+    assert.deepEqual(restarted.growth.map((g) => [g.resource, g.delta]), [['numproc', 40]]);
+
+    // Without a start time, the fallen maxheld of another row is evidence enough.
+    const unknown = computeDeltas(old, rows, []);
+    assert.deepEqual(unknown.growth.map((g) => [g.resource, g.delta]), [['numproc', 40]]);
+    assert.deepEqual(unknown.resets, [{ ve: '101', reason: 'maxheld fell', resource: 'numfile' }]);
+  });
+
+  it('rebases only the VE that restarted', () => {
+    const old = baselines([
+      ['101', 'numproc', { failcnt: 5, maxheld: 100, startedAt: T0 }],
+      ['102', 'numproc', { failcnt: 5, maxheld: 100, startedAt: T0 }],
+    ]);
+    const rows = [row('101', 'numproc', 7, 100), row('102', 'numproc', 7, 100)];
+    const result = computeDeltas(old, rows, [
       running(101, '2024-05-01T11:00:00.000Z'),
+      running(102, T0),
+    ]);
+
+    assert.deepEqual(result.growth.map((g) => [g.ve, g.delta]), [['101', 7], ['102', 2]]);
+  });
+
+  it('ignores start-time jitter of a few seconds', () => {
+    const old = baselines([['101', 'numproc', { failcnt: 3, maxheld: 100, startedAt: T0 }]]);
+    const result = computeDeltas(old, [row('101', 'numproc', 5, 100)], [
+      running(101, '2024-05-01T10:00:02.000Z'),
     ]);
 
     assert.deepEqual(result.growth.map((g) => g.delta), [2]);
     assert.deepEqual(result.resets, []);
   });
 
-  it('ignores start-time jitter of a few seconds even when maxheld is lower', () => {
-    const old = baselines([['101', 'numproc', { failcnt: 3, maxheld: 100, startedAt: T0 }]]);
-    const result = computeDeltas(old, [row('101', 'numproc', 5, 90)], [
-      running(101, '2024-05-01T10:00:02.000Z'),
-    ]);
-
-    assert.deepEqual(result.growth.map((g) => g.delta), [2]);
-  });
-
   it('takes an unknown start time as no evidence of a restart', () => {
     const old = baselines([['101', 'numproc', { failcnt: 3, maxheld: 100, startedAt: T0 }]]);
-    const result = computeDeltas(old, [row('101', 'numproc', 5, 90)], []);
+    const result = computeDeltas(old, [row('101', 'numproc', 5, 100)], []);
 
     assert.deepEqual(result.growth.map((g) => g.delta), [2]);
     assert.equal(result.baselines.get(resourceKey('101', 'numproc'))?.startedAt, null);
@@ -97,11 +118,10 @@ describe('computeDeltas', () => {
   it('compares an unlimited maxheld as larger than any number', () => {
     const kept: Baseline = { failcnt: 3, maxheld: 'unlimited', startedAt: T0 };
     const old = baselines([['101', 'numproc', kept]]);
-    const result = computeDeltas(old, [row('101', 'numproc', 5, 90)], [
-      running(101, '2024-05-01T12:00:00.000Z'),
-    ]);
+    const result = computeDeltas(old, [row('101', 'numproc', 5, 90)], [running(101, T0)]);
 
     assert.deepEqual(result.growth.map((g) => g.delta), [5]);
+    assert.deepEqual(result.resets.map((r) => r.reason), ['maxheld fell']);
   });
 });
 

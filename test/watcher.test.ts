@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { muteVe } from '../src/watcher/queries.ts';
+import { muteVe, recentAlertLines } from '../src/watcher/queries.ts';
 import { FileNode, startRig, type Rig } from './helpers/watcher-rig.ts';
 
 const MINUTE = 60_000;
@@ -111,6 +111,26 @@ describe('beancounter watcher', () => {
       assert.match(rig.notifier.take()[0]?.lines[1] ?? '', /numproc \+40 /);
     });
 
+  it('reports growth in full after a restart that kept the failing row at its limit',
+    async () => {
+      const { node, rig } = await setUp(['101']);
+      const numproc = node.row('101', 'numproc');
+      numproc.held = numproc.limit;
+      numproc.maxheld = numproc.limit;
+      node.grow('101', 'numproc', 36);
+      await poll(rig, node);
+      rig.notifier.take();
+
+      // Only the other rows' maxheld fall: numproc's stays at its limit across the restart.
+      node.restart('101', '2024-05-01T10:30:00.000Z', ['numproc']);
+      node.grow('101', 'numproc', 40);
+      await poll(rig, node, 20);
+      const sent = rig.notifier.take();
+      assert.deepEqual(sent[0]?.lines.slice(1), [
+        'VE 101 (owner irc:owner101): numproc +40 (held 65, barrier 65, limit 65)',
+      ]);
+    });
+
   it('keeps its baseline and invents no alert when the bot restarts between polls', async () => {
     const { node, rig } = await setUp(['101']);
     node.grow('101', 'numproc', 4);
@@ -133,22 +153,41 @@ describe('beancounter watcher', () => {
     assert.match(again.notifier.take()[0]?.lines[1] ?? '', /numproc \+2 /);
   });
 
-  it('sends one channel message for 20 VEs growing in one poll', async () => {
-    const ves = Array.from({ length: 20 }, (_, index) => String(101 + index));
-    const { node, rig } = await setUp(ves);
-    for (const ve of ves) {
-      node.grow(ve, 'numtcpsock', 1);
-    }
-    await poll(rig, node);
+  it('sends one bounded channel message and one short message per owner for 20 VEs',
+    async () => {
+      const ves = Array.from({ length: 20 }, (_, index) => String(101 + index));
+      const { node, rig } = await setUp(ves);
+      for (const ve of ves.slice(2)) {
+        rig.owners.set(ve, 'irc:many');
+      }
+      for (const ve of ves) {
+        node.grow(ve, 'numtcpsock', 1);
+      }
+      await poll(rig, node);
 
-    const sent = rig.notifier.take();
-    const channel = sent.filter((message) => message.to === 'alerts');
-    assert.equal(channel.length, 1);
-    const header = 'Beancounters on node1: 20 VEs hit a limit since the last check.';
-    assert.equal(channel[0]?.lines[0], header);
-    assert.equal(channel[0]?.lines.length, 21);
-    assert.equal(sent.length - channel.length, 20, 'one private message per owner');
-  });
+      const sent = rig.notifier.take();
+      assert.deepEqual(sent.map((message) => message.to),
+        ['alerts', 'irc:owner101', 'irc:owner102', 'irc:many']);
+      const channel = sent[0]?.lines ?? [];
+      assert.equal(channel[0], 'Beancounters on node1: 20 VEs hit a limit since the last check.');
+      assert.deepEqual(channel.slice(1, 11).map((line) => line.split(' ')[1]), ves.slice(0, 10));
+      assert.deepEqual(channel.slice(11), ['…and 10 more: !alerts 20 shows them all.']);
+
+      // What the channel points to lists every one of them.
+      const listed = recentAlertLines(rig.store, rig.clock.now, 20).join('\n');
+      for (const ve of ves) {
+        assert.match(listed, new RegExp(`node1 VE ${ve} numtcpsock \\+1`));
+      }
+
+      assert.deepEqual(sent[3]?.lines, [
+        'Your VEs 103, 104, 105, 106, 107 and 13 more on node1 ran out of something since the' +
+          ' last check:',
+        '- TCP connections (numtcpsock) ran out 18 times on 18 VEs: programs could not open' +
+          ' more network connections or sockets.',
+        "  Ask the crew to raise what ran out; !ve ubc ID shows a VE's values and limits.",
+      ]);
+      assert.match(sent[1]?.lines.join('\n') ?? '', /!ve set 101 numtcpsock \d+:\d+/);
+    });
 
   it('says once that a node is unreachable after 3 failed polls, and once that it is back',
     async () => {

@@ -68,6 +68,16 @@ const NEEDS_GAP = new Set(['kmemsize', 'dcachesize', 'numflock', 'tcpsndbuf', 't
 /** How much a suggestion raises the barrier (or a lone limit). */
 export const RAISE_FACTOR = 1.5;
 
+/** The gap added above the barrier where NEEDS_GAP wants one and the row has none. */
+const GAP_FACTOR = 0.1;
+
+/**
+ * LONG_MAX of a 32-bit kernel: no value there can be larger. The `ubc` answer does not say which
+ * kernel printed it, so a raise stops here unless the row already holds a larger number (which
+ * only a 64-bit kernel prints).
+ */
+export const LONG_MAX_32 = 2147483647;
+
 /** Rounding steps in each unit: 1 MiB of pages, 1 KiB of bytes, single items. */
 const STEP = { pages: 256, bytes: 1024, items: 1 } as const;
 
@@ -82,7 +92,8 @@ export interface Suggestion {
 
 /**
  * Raised barrier and limit in the resource's own unit (pages, bytes or items: what vzctl reads
- * without a suffix), or null when both are unlimited already and raising cannot help.
+ * without a suffix), or null when there is nothing to raise from: both unlimited already, or a
+ * limit of 0 (noRaiseReason says which).
  */
 export function suggestLimits(row: UbcRow): Suggestion | null {
   const { barrier, limit } = row;
@@ -91,22 +102,41 @@ export function suggestLimits(row: UbcRow): Suggestion | null {
   if (limit === UNLIMITED && (barrier === UNLIMITED || barrier === 0)) {
     return null;
   }
+  // A limit of 0 (swappages 0:0: no swap at all) gives a factor nothing to work on.
+  if (limit === 0) {
+    return null;
+  }
+  const ceiling = ceilingOf(row);
   if (limit === UNLIMITED) {
-    return { barrier: show(raise(row.resource, barrier as number)), limit: UNLIMITED };
+    const raised = Math.min(raise(row.resource, barrier as number), ceiling);
+    return { barrier: show(raised), limit: UNLIMITED };
   }
 
   // Barrier 0 (physpages, swappages) or a barrier above the limit: only the limit counts.
   if (barrier === UNLIMITED || barrier === 0 || barrier > limit) {
     const raised = raise(row.resource, limit);
-    return { barrier: barrier === 0 ? '0' : show(raised), limit: show(raised) };
+    if (barrier === 0) {
+      return { barrier: '0', limit: show(Math.min(raised, ceiling)) };
+    }
+    const gap = NEEDS_GAP.has(row.resource) ? gapAbove(row.resource, raised) : 0;
+    return capped(raised, gap, ceiling);
   }
 
   const newBarrier = raise(row.resource, barrier);
   let gap = limit - barrier;
   if (gap === 0 && NEEDS_GAP.has(row.resource)) {
-    gap = roundUp(row.resource, newBarrier * 0.1);
+    gap = gapAbove(row.resource, newBarrier);
   }
-  return { barrier: show(newBarrier), limit: show(newBarrier + gap) };
+  return capped(newBarrier, gap, ceiling);
+}
+
+/** Why suggestLimits has nothing for this row, in words for the VE's owner. */
+export function noRaiseReason(row: UbcRow): string {
+  if (row.limit === 0) {
+    return 'Its limit is 0 (none of it is allowed), so there is nothing to raise by a factor:' +
+      ' ask the crew which value to set.';
+  }
+  return 'Its limit is unlimited already, so raising it cannot help: ask the crew.';
 }
 
 /** The `!ve set` line for a suggestion, or null when there is nothing to raise. */
@@ -126,6 +156,23 @@ function unitOf(resource: string): ResourceUnit {
 function raise(resource: string, value: number): number {
   const raised = roundUp(resource, value * RAISE_FACTOR);
   return raised > value ? raised : value + STEP[unitOf(resource)];
+}
+
+function gapAbove(resource: string, barrier: number): number {
+  return Math.max(roundUp(resource, barrier * GAP_FACTOR), STEP[unitOf(resource)]);
+}
+
+/** Barrier and limit with the limit at most `ceiling`; the barrier keeps its gap below it. */
+function capped(barrier: number, gap: number, ceiling: number): Suggestion {
+  const limit = Math.min(barrier + gap, ceiling);
+  return { barrier: show(Math.min(barrier, limit - gap)), limit: show(limit) };
+}
+
+/** The largest value the row's kernel takes, as far as the row tells (see LONG_MAX_32). */
+function ceilingOf(row: UbcRow): number {
+  const values = [row.held, row.maxheld, row.barrier, row.limit];
+  const wide = values.some((value) => value !== UNLIMITED && value > LONG_MAX_32);
+  return wide ? Number.POSITIVE_INFINITY : LONG_MAX_32;
 }
 
 function roundUp(resource: string, value: number): number {

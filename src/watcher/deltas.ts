@@ -3,11 +3,12 @@
  * stores the new ones.
  *
  * Alerts come from growth per resource since the last poll, never from absolute values or
- * sums: a failcnt of 36 says nothing about now. Counters restart at 0 when a VE restarts, but
- * not always (time-wait buckets keep a beancounter alive; some kernels keep counters), so a
- * restart is recognised from a falling failcnt, or from a new start time together with a
- * falling maxheld. The reset itself is silent; after it the counter counted from 0, so all of
- * its new value is growth (vzubc reports only new − old there and under-counts).
+ * sums: a failcnt of 36 says nothing about now. A restart is decided once per VE, from all of
+ * its rows: a new start time in the agent's `list`, or any row whose failcnt or maxheld fell.
+ * A per-row rule misses exactly the row that matters: the resource stuck at its limit keeps
+ * its maxheld across the restart, and its counter, back from 0, may pass the old value before
+ * the next poll. After a restart every row of the VE counts from 0, so all of its new value
+ * is growth (vzubc reports only new − old there and under-counts); the reset itself is silent.
  */
 import { UNLIMITED, type UbcRow, type UbcValue, type VeStatus } from '../../agent/protocol.ts';
 import { resourceKey, type Baseline } from './types.ts';
@@ -24,12 +25,14 @@ export interface Growth {
   row: UbcRow;
 }
 
-export type ResetReason = 'failcnt fell' | 'restarted';
+export type ResetReason = 'new start time' | 'failcnt fell' | 'maxheld fell';
 
+/** One VE whose counters started again from 0. */
 export interface Reset {
   ve: string;
-  resource: string;
   reason: ResetReason;
+  /** The row that showed it; null for a new start time. */
+  resource: string | null;
 }
 
 export interface DeltaResult {
@@ -45,6 +48,12 @@ export interface DeltaOptions {
   jitterMs?: number;
 }
 
+interface Paired {
+  row: UbcRow;
+  old: Baseline | undefined;
+  current: Baseline;
+}
+
 export function computeDeltas(
   previous: ReadonlyMap<string, Baseline>,
   rows: readonly UbcRow[],
@@ -55,42 +64,63 @@ export function computeDeltas(
   const startedAt = new Map(statuses.map((status) => [String(status.id), status.startedAt]));
   const result: DeltaResult = { growth: [], baselines: new Map(), resets: [], firstSeen: 0 };
 
-  for (const row of rows) {
-    const key = resourceKey(row.ve, row.resource);
-    const current: Baseline = {
-      failcnt: row.failcnt,
-      maxheld: row.maxheld,
-      startedAt: startedAt.get(row.ve) ?? null,
-    };
-    result.baselines.set(key, current);
-
-    const old = previous.get(key);
-    if (old === undefined) {
-      result.firstSeen += 1;
-      continue;
-    }
-
-    const reset = resetReason(old, current, jitterMs);
-    const delta = reset === null ? current.failcnt - old.failcnt : current.failcnt;
+  for (const [ve, paired] of pairByVe(previous, rows, startedAt)) {
+    const reset = resetOf(ve, paired, jitterMs);
     if (reset !== null) {
-      result.resets.push({ ve: row.ve, resource: row.resource, reason: reset });
+      result.resets.push(reset);
     }
-    if (delta > 0) {
-      result.growth.push({ ve: row.ve, resource: row.resource, delta, row });
+
+    for (const { row, old, current } of paired) {
+      result.baselines.set(resourceKey(row.ve, row.resource), current);
+      if (old === undefined) {
+        result.firstSeen += 1;
+        continue;
+      }
+      const delta = reset === null ? current.failcnt - old.failcnt : current.failcnt;
+      if (delta > 0) {
+        result.growth.push({ ve: row.ve, resource: row.resource, delta, row });
+      }
     }
   }
   return result;
 }
 
-function resetReason(old: Baseline, current: Baseline, jitterMs: number): ResetReason | null {
-  if (current.failcnt < old.failcnt) {
-    return 'failcnt fell';
+/** Each VE's rows in the order of the answer, with their old and new baselines. */
+function pairByVe(
+  previous: ReadonlyMap<string, Baseline>,
+  rows: readonly UbcRow[],
+  startedAt: ReadonlyMap<string, string | null>,
+): Map<string, Paired[]> {
+  const byVe = new Map<string, Paired[]>();
+  for (const row of rows) {
+    const current: Baseline = {
+      failcnt: row.failcnt,
+      maxheld: row.maxheld,
+      startedAt: startedAt.get(row.ve) ?? null,
+    };
+    const old = previous.get(resourceKey(row.ve, row.resource));
+    byVe.set(row.ve, [...(byVe.get(row.ve) ?? []), { row, old, current }]);
+  }
+  return byVe;
+}
+
+function resetOf(ve: string, paired: readonly Paired[], jitterMs: number): Reset | null {
+  const known = paired.filter((pair) => pair.old !== undefined);
+  const first = known[0];
+  if (first === undefined) {
+    return null;
+  }
+  if (startChanged(first.old?.startedAt ?? null, first.current.startedAt, jitterMs)) {
+    return { ve, reason: 'new start time', resource: null };
   }
 
-  // A new start time alone is not enough: when the kernel kept the counters, maxheld stays.
-  if (startChanged(old.startedAt, current.startedAt, jitterMs)) {
-    if (numeric(current.maxheld) < numeric(old.maxheld)) {
-      return 'restarted';
+  for (const { row, old, current } of known) {
+    const before = old as Baseline;
+    if (current.failcnt < before.failcnt) {
+      return { ve, reason: 'failcnt fell', resource: row.resource };
+    }
+    if (numeric(current.maxheld) < numeric(before.maxheld)) {
+      return { ve, reason: 'maxheld fell', resource: row.resource };
     }
   }
   return null;

@@ -5,7 +5,7 @@
  */
 import { formatDistanceStrict } from 'date-fns';
 import type { UbcRow } from '../../agent/protocol.ts';
-import { meaningOf, suggestLimits } from './advice.ts';
+import { meaningOf, noRaiseReason, suggestLimits } from './advice.ts';
 import { humanValue as formatValue } from '../format.ts';
 
 /** One (VE, resource) whose failcnt grew, as the messages show it. */
@@ -19,11 +19,28 @@ export interface AlertItem {
   row: UbcRow;
 }
 
-/** The channel message for one node's poll; empty when there is nothing to say. */
+/**
+ * Items listed in one channel message. The IRC adapter sends a few lines a second, so a long
+ * alert would hold back every command answer for minutes; `!alerts N` shows the rest.
+ */
+export const CHANNEL_ITEMS = 10;
+/** Unmanaged VE IDs named in one channel line. */
+export const CHANNEL_UNMANAGED = 20;
+/** Items an owner gets explained one by one (at most 6 lines); more become a summary. */
+export const OWNER_DETAIL_ITEMS = 2;
+/** Resources and VE IDs named in an owner's summary. */
+const SUMMARY_RESOURCES = 3;
+const SUMMARY_VES = 5;
+
+/**
+ * The channel message for one node's poll; empty when there is nothing to say. `stored` is the
+ * number of alert records this poll wrote, for the `!alerts N` that lists all of them.
+ */
 export function channelLines(
   node: string,
   items: readonly AlertItem[],
   newlyUnmanaged: readonly string[],
+  stored = items.length + newlyUnmanaged.length,
 ): string[] {
   const lines: string[] = [];
 
@@ -31,20 +48,30 @@ export function channelLines(
     const ves = new Set(items.map((item) => item.ve)).size;
     const noun = ves === 1 ? 'VE' : 'VEs';
     lines.push(`Beancounters on ${node}: ${ves} ${noun} hit a limit since the last check.`);
-    for (const item of sortItems(items)) {
+    const sorted = sortItems(items);
+    for (const item of sorted.slice(0, CHANNEL_ITEMS)) {
       const who = item.owner === null ? 'unmanaged' : `owner ${item.owner}`;
       lines.push(`VE ${item.ve} (${who}): ${item.resource} +${item.delta} (${values(item.row)})`);
     }
+    if (sorted.length > CHANNEL_ITEMS) {
+      lines.push(`…and ${sorted.length - CHANNEL_ITEMS} more: !alerts ${stored} shows them all.`);
+    }
   }
   if (newlyUnmanaged.length > 0) {
-    const list = [...newlyUnmanaged].sort(compareIds).join(', ');
+    const list = someOf([...newlyUnmanaged].sort(compareIds), CHANNEL_UNMANAGED);
     lines.push(`VEs on ${node} that the bot does not manage: ${list}.`);
   }
   return lines;
 }
 
-/** The private message to one owner about their VEs on one node. */
+/**
+ * The private message to one owner about their VEs on one node: each item explained with the
+ * `!ve set` to ask for, or, past OWNER_DETAIL_ITEMS, a summary of a few lines.
+ */
 export function ownerLines(node: string, items: readonly AlertItem[]): string[] {
+  if (items.length > OWNER_DETAIL_ITEMS) {
+    return ownerSummary(node, items);
+  }
   const lines: string[] = [];
   const byVe = new Map<string, AlertItem[]>();
 
@@ -58,6 +85,40 @@ export function ownerLines(node: string, items: readonly AlertItem[]): string[] 
     }
   }
   return lines;
+}
+
+function ownerSummary(node: string, items: readonly AlertItem[]): string[] {
+  const sorted = sortItems(items);
+  const ves = [...new Set(sorted.map((item) => item.ve))];
+  const lines = [
+    `Your ${ves.length === 1 ? 'VE' : 'VEs'} ${someOf(ves, SUMMARY_VES)} on ${node} ran out of` +
+      ' something since the last check:',
+  ];
+
+  const byResource = new Map<string, AlertItem[]>();
+  for (const item of sorted) {
+    byResource.set(item.resource, [...(byResource.get(item.resource) ?? []), item]);
+  }
+  const resources = [...byResource.keys()].sort();
+  for (const resource of resources.slice(0, SUMMARY_RESOURCES)) {
+    const list = byResource.get(resource) ?? [];
+    const meaning = meaningOf(resource);
+    const times = timesWord(list.reduce((sum, item) => sum + item.delta, 0));
+    const on = list.length === 1 ? `VE ${list[0]?.ve}` : `${list.length} VEs`;
+    lines.push(`- ${meaning.what} (${resource}) ran out ${times} on ${on}: ` +
+      `${meaning.effect}.`);
+  }
+  if (resources.length > SUMMARY_RESOURCES) {
+    lines.push(`- and ${resources.length - SUMMARY_RESOURCES} more resources.`);
+  }
+  lines.push("  Ask the crew to raise what ran out; !ve ubc ID shows a VE's values and limits.");
+  return lines;
+}
+
+/** The first `count` IDs, then how many more. */
+function someOf(ids: readonly string[], count: number): string {
+  const rest = ids.length - count;
+  return ids.slice(0, count).join(', ') + (rest > 0 ? ` and ${rest} more` : '');
 }
 
 export function unreachableLines(node: string, failures: number, reason: string): string[] {
@@ -74,7 +135,7 @@ export function backLines(node: string, downSince: number, now: number): string[
 
 function explain(item: AlertItem): string[] {
   const meaning = meaningOf(item.resource);
-  const times = item.delta === 1 ? 'once' : `${item.delta} times`;
+  const times = timesWord(item.delta);
   const lines = [
     `- ${meaning.what} (${item.resource}) ran out ${times}: ${meaning.effect}.` +
       ` Now: ${values(item.row)}.`,
@@ -82,7 +143,7 @@ function explain(item: AlertItem): string[] {
 
   const suggestion = suggestLimits(item.row);
   if (suggestion === null) {
-    lines.push('  Its limit is unlimited already, so raising it cannot help: ask the crew.');
+    lines.push(`  ${noRaiseReason(item.row)}`);
     return lines;
   }
   const human =
@@ -93,6 +154,10 @@ function explain(item: AlertItem): string[] {
       `!ve set ${item.ve} ${item.resource} ${suggestion.barrier}:${suggestion.limit} (${human})`,
   );
   return lines;
+}
+
+function timesWord(count: number): string {
+  return count === 1 ? 'once' : `${count} times`;
 }
 
 function values(row: UbcRow): string {

@@ -24,6 +24,7 @@ import {
   type NodeHealth,
   type Notifier,
   type OwnerLookup,
+  type Ownership,
   type WatchedNode,
 } from './types.ts';
 
@@ -119,8 +120,18 @@ async function handleAnswer(
     log.debug(reset, 'beancounter counter rebased');
   }
 
+  // A VE still being created is watched but not alerted on: the create itself (vzctl starting
+  // it, the first packages) is no use of the owner's, and its counters so far are old news
+  // once it is active. Its baselines are kept, so growth after that is measured from them.
+  const owners = await lookUpOwners(context, node, rows, statuses);
+  const creating = deltas.growth.filter((growth) => owners.get(growth.ve)?.state === 'creating');
+  if (creating.length > 0) {
+    log.debug({ ves: [...new Set(creating.map((growth) => growth.ve))] },
+      'growth of VEs still being created, not alerted');
+  }
+
   const cooled = applyCooldown({
-    growth: deltas.growth,
+    growth: deltas.growth.filter((growth) => owners.get(growth.ve)?.state !== 'creating'),
     states: snapshot.cooldowns,
     present: new Set(deltas.baselines.keys()),
     mutes: context.store.activeMutes(now),
@@ -129,22 +140,24 @@ async function handleAnswer(
   });
   changes.cooldowns = cooled.states;
 
-  const owners = await lookUpOwners(context, node, rows, statuses);
   const byKey = new Map(rows.map((row) => [resourceKey(row.ve, row.resource), row]));
   const items: AlertItem[] = cooled.send.map((growth) => ({
     ...growth,
-    owner: owners.get(growth.ve) ?? null,
+    owner: ownerOf(owners.get(growth.ve)),
     row: byKey.get(resourceKey(growth.ve, growth.resource)) as UbcRow,
   }));
   for (const item of items) {
     alerts.push({ ...record(now, 'growth', node), ...pick(item) });
   }
 
+  // Reported once per VE; forgotten when the VE is the bot's or gone, so that a later VE
+  // with the same ID is judged afresh.
+  const unmanaged = (ve: string): boolean => owners.get(ve)?.state === 'unmanaged';
   const newlyUnmanaged = [...owners.keys()].filter(
-    (ve) => owners.get(ve) === null && !snapshot.unmanaged.has(ve),
+    (ve) => unmanaged(ve) && !snapshot.unmanaged.has(ve),
   );
   changes.unmanagedAdded = newlyUnmanaged;
-  changes.unmanagedRemoved = [...snapshot.unmanaged].filter((ve) => owners.get(ve));
+  changes.unmanagedRemoved = [...snapshot.unmanaged].filter((ve) => !unmanaged(ve));
   for (const ve of newlyUnmanaged) {
     alerts.push({ ...record(now, 'unmanaged', node), ve });
   }
@@ -153,7 +166,7 @@ async function handleAnswer(
   const counts = { sent: items.length, held: cooled.held.length, muted: cooled.muted.length };
   log.debug({ rows: rows.length, firstSeen: deltas.firstSeen, ...counts }, 'beancounters polled');
 
-  const lines = channelLines(node, items, newlyUnmanaged);
+  const lines = channelLines(node, items, newlyUnmanaged, alerts.length);
   if (lines.length > 0) {
     outbox.alerts.push(lines);
   }
@@ -163,24 +176,29 @@ async function handleAnswer(
   return outbox;
 }
 
-/** Each VE reported, with its owner's identity, or null for a VE the bot does not manage. */
+/** Each VE the node reports (in `ubc` or `list`), with what the bot knows of it. */
 async function lookUpOwners(
   context: PollContext,
   node: string,
   rows: readonly UbcRow[],
   statuses: readonly VeStatus[],
-): Promise<Map<string, string | null>> {
+): Promise<Map<string, Ownership>> {
   const ves = new Set(rows.map((row) => row.ve));
   for (const status of statuses) {
     if (status.state !== 'absent' && status.id !== 0) {
       ves.add(String(status.id));
     }
   }
-  const owners = new Map<string, string | null>();
+  const owners = new Map<string, Ownership>();
   for (const ve of ves) {
-    owners.set(ve, await context.owners.owner(node, ve));
+    owners.set(ve, await context.owners.ownership(node, ve));
   }
   return owners;
+}
+
+/** The identity alerts go to: the owner of an active VE, nobody for any other. */
+function ownerOf(ownership: Ownership | undefined): string | null {
+  return ownership?.state === 'active' ? ownership.owner : null;
 }
 
 function groupByOwner(items: readonly AlertItem[]): Map<string, AlertItem[]> {

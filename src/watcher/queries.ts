@@ -7,6 +7,8 @@ import { UserFacingError } from '../errors.ts';
 import type { AlertRecord, BaselineStore } from './types.ts';
 
 export const DEFAULT_ALERT_LIST = 10;
+/** A channel alert lists at most 10 items and points here for the rest; KEEP_ALERTS are kept. */
+export const MAX_ALERT_LIST = 200;
 export const MAX_MUTE_MS = 30 * 24 * 60 * 60 * 1000;
 
 const DURATION = /^([1-9][0-9]{0,5})([mhd])$/;

@@ -102,9 +102,18 @@ export interface NodeSource {
   nodes(): readonly WatchedNode[];
 }
 
-/** The owner's identity (`irc:alice`) of a VE the bot manages, null for a VE it does not. */
+/**
+ * What the bot knows of a VE a node reports: made by the bot and active (its owner gets the
+ * alerts), still being created for an approved request (vzctl create shows it in `list` and
+ * `ubc` minutes before the bot's VE record exists), or not the bot's at all.
+ */
+export type Ownership =
+  | { state: 'active'; owner: string }
+  | { state: 'creating'; owner: string }
+  | { state: 'unmanaged' };
+
 export interface OwnerLookup {
-  owner(node: string, ve: string): string | null | Promise<string | null>;
+  ownership(node: string, ve: string): Ownership | Promise<Ownership>;
 }
 
 /**

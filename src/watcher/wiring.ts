@@ -1,16 +1,16 @@
 /**
  * The watcher as the bot runs it: its store on the bot's own database, one watched node per
- * node link, owners from the VE table, and the bot's notifier for the chat side.
+ * node link, owners from the VE and request tables, and the bot's notifier for the chat side.
  */
 import type { AgentCommand } from '../../agent/protocol.ts';
 import type { Logger } from '../log.ts';
 import type { NodePool } from '../nodes.ts';
 import type { Notifier } from '../notify.ts';
 import type { Store } from '../store/index.ts';
-import type { VeRepo } from '../store/ves.ts';
+import { IN_FLIGHT_STATES } from '../store/requests.ts';
 import type { AlertsSettings } from './config.ts';
 import { SqliteBaselineStore } from './sqlite-store.ts';
-import type { OwnerLookup, WatchedNode } from './types.ts';
+import type { OwnerLookup, Ownership, WatchedNode } from './types.ts';
 import { BeancounterWatcher } from './watcher.ts';
 
 export interface BotWatcherOptions {
@@ -32,7 +32,7 @@ export function createBotWatcher(options: BotWatcherOptions): BeancounterWatcher
     store: new SqliteBaselineStore(options.store.db),
     // Read again before every poll, as the watcher expects, though the pool is fixed for now.
     nodes: { nodes: () => nodes.names().map((name) => watchedNode(nodes, name)) },
-    owners: ownersFromVes(options.store.ves),
+    owners: ownersFromStore(options.store),
     notifier: options.notifier,
     logger: options.logger,
     now: () => options.now().getTime(),
@@ -49,19 +49,28 @@ function watchedNode(nodes: NodePool, name: string): WatchedNode {
 }
 
 /**
- * A VE is managed when the bot made it, it is still active, and it lives on the node that
- * reports it; anything else (a VE made by hand, a leftover after a move) has no owner.
+ * A VE is the bot's when the bot made it, it is still active, and it lives on the node that
+ * reports it. A VE whose request is approved or provisioning on that node is being created:
+ * the agent's create shows it from `vzctl create` on, while the VE record is written only when
+ * the create returns. Anything else (a VE made by hand, a leftover after a move) has no owner.
  */
-export function ownersFromVes(ves: VeRepo): OwnerLookup {
+export function ownersFromStore(store: Pick<Store, 'ves' | 'requests'>): OwnerLookup {
   return {
-    owner(node, ve) {
+    ownership(node, ve): Ownership {
       if (!/^[1-9][0-9]{0,9}$/.test(ve)) {
-        return null;
+        return { state: 'unmanaged' };
       }
-      const record = ves.get(Number(ve));
-      return record !== null && record.state === 'active' && record.node === node
-        ? record.owner
-        : null;
+      const id = Number(ve);
+      const record = store.ves.get(id);
+      if (record !== null && record.state === 'active' && record.node === node) {
+        return { state: 'active', owner: record.owner };
+      }
+      const request = store.requests
+        .inStates(IN_FLIGHT_STATES)
+        .find((candidate) => candidate.veId === id && candidate.node === node);
+      return request === undefined
+        ? { state: 'unmanaged' }
+        : { state: 'creating', owner: request.requester };
     },
   };
 }

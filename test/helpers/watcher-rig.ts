@@ -21,7 +21,7 @@ import type { VeStatus } from '../../agent/protocol.ts';
 import { NodeUnreachableError } from '../../src/agent-client.ts';
 import { silentLogger } from '../../src/log.ts';
 import { SqliteBaselineStore, WATCHER_MIGRATION_SQL } from '../../src/watcher/sqlite-store.ts';
-import type { Notifier, WatchedNode } from '../../src/watcher/types.ts';
+import type { Notifier, Ownership, WatchedNode } from '../../src/watcher/types.ts';
 import { BeancounterWatcher, type WatcherOptions } from '../../src/watcher/watcher.ts';
 
 export const FIXTURES = new URL('../fixtures/beancounters/', import.meta.url);
@@ -98,17 +98,40 @@ export class FileNode implements WatchedNode {
     return found;
   }
 
+  /** A VE appears on the node (vzctl create), running since `startedAt`. */
+  addVe(ve: string, startedAt = START): void {
+    this.blocks.push(sampleBlock(ve));
+    this.statuses.push({
+      id: Number(ve), state: 'running', address: null, hostname: null, startedAt,
+    });
+  }
+
+  /** A VE is destroyed: neither `ubc` nor `list` reports it any more. */
+  removeVe(ve: string): void {
+    this.blocks.splice(this.blocks.findIndex((block) => block.id === ve), 1);
+    this.statuses.splice(this.statuses.findIndex((status) => String(status.id) === ve), 1);
+  }
+
   /** Adds to a failcnt, as the kernel does on each refused allocation. */
   grow(ve: string, resource: string, by: number): void {
     const row = this.row(ve, resource);
     row.failcnt = BigInt(row.failcnt) + BigInt(by);
   }
 
-  /** A VE restart on a kernel that resets counters: failcnt and maxheld drop, a new start time. */
-  restart(ve: string, startedAt: string): void {
+  /**
+   * A VE restart on a kernel that resets counters: failcnt drops to 0, a new start time, and
+   * maxheld drops to held, except for the resources in `atLimit`, which the restarted VE ran
+   * into its limit again before the poll (their maxheld stays at the limit).
+   */
+  restart(ve: string, startedAt: string, atLimit: readonly string[] = []): void {
     for (const row of this.blocks.find((block) => block.id === ve)?.rows ?? []) {
       row.failcnt = 0n;
-      row.maxheld = row.held;
+      if (atLimit.includes(row.resource)) {
+        row.held = row.limit;
+        row.maxheld = row.limit;
+      } else {
+        row.maxheld = row.held;
+      }
     }
     const status = this.statuses.find((candidate) => String(candidate.id) === ve);
     if (status) {
@@ -183,6 +206,8 @@ export interface Rig {
   watcher: BeancounterWatcher;
   notifier: RecordingNotifier;
   owners: Map<string, string>;
+  /** VEs whose request is still approved or provisioning, with their requester. */
+  creating: Map<string, string>;
   clock: { now: number };
   close(): Promise<void>;
 }
@@ -203,21 +228,35 @@ export function startRig(
   const store = new SqliteBaselineStore(db);
   const notifier = new RecordingNotifier();
   const owners = new Map<string, string>();
+  const creating = new Map<string, string>();
   const clock = options.clock ?? { now: Date.parse(START) };
   const watcher = new BeancounterWatcher({
     store,
     nodes: { nodes: () => nodes },
-    owners: { owner: (_node, ve) => owners.get(ve) ?? null },
+    owners: { ownership: (_node, ve) => ownershipOf(ve, owners, creating) },
     notifier,
     logger: silentLogger(),
     now: () => clock.now,
     ...options,
   });
   return {
-    db, store, watcher, notifier, owners, clock,
+    db, store, watcher, notifier, owners, creating, clock,
     async close() {
       await watcher.stop();
       db.close();
     },
   };
+}
+
+function ownershipOf(
+  ve: string,
+  owners: ReadonlyMap<string, string>,
+  creating: ReadonlyMap<string, string>,
+): Ownership {
+  const owner = owners.get(ve);
+  if (owner !== undefined) {
+    return { state: 'active', owner };
+  }
+  const requester = creating.get(ve);
+  return requester === undefined ? { state: 'unmanaged' } : { state: 'creating', owner: requester };
 }
