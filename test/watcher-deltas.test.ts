@@ -63,7 +63,9 @@ describe('computeDeltas', () => {
     const result = computeDeltas(old, rows, [running(101, restarted)]);
 
     assert.deepEqual(result.growth.map((g) => g.delta), [40]);
-    assert.deepEqual(result.resets, [{ ve: '101', reason: 'new start time', resource: null }]);
+    assert.deepEqual(result.resets, [
+      { ve: '101', reason: 'new start time', resource: 'privvmpages' },
+    ]);
     assert.equal(result.baselines.get(resourceKey('101', 'privvmpages'))?.startedAt, restarted);
   });
 
@@ -88,13 +90,33 @@ describe('computeDeltas', () => {
       ['101', 'numproc', { failcnt: 5, maxheld: 100, startedAt: T0 }],
       ['102', 'numproc', { failcnt: 5, maxheld: 100, startedAt: T0 }],
     ]);
-    const rows = [row('101', 'numproc', 7, 100), row('102', 'numproc', 7, 100)];
+    const rows = [row('101', 'numproc', 7, 40), row('102', 'numproc', 7, 100)];
     const result = computeDeltas(old, rows, [
       running(101, '2024-05-01T11:00:00.000Z'),
       running(102, T0),
     ]);
 
     assert.deepEqual(result.growth.map((g) => [g.ve, g.delta]), [['101', 7], ['102', 2]]);
+  });
+
+  it('goes on counting when the beancounter outlived a restart (nothing fell)', () => {
+    // A time-wait bucket kept it alive, or the kernel keeps counters: 36 is not new growth.
+    const old = baselines([
+      ['101', 'numproc', { failcnt: 36, maxheld: 100, startedAt: T0 }],
+      ['101', 'numfile', { failcnt: 0, maxheld: 180, startedAt: T0 }],
+    ]);
+    const restarted = '2024-05-01T11:00:00.000Z';
+    const same = computeDeltas(old,
+      [row('101', 'numproc', 36, 100), row('101', 'numfile', 0, 180)],
+      [running(101, restarted)]);
+    assert.deepEqual(same.growth, []);
+    assert.deepEqual(same.resets, []);
+    assert.equal(same.baselines.get(resourceKey('101', 'numproc'))?.startedAt, restarted);
+
+    const grew = computeDeltas(old,
+      [row('101', 'numproc', 41, 100), row('101', 'numfile', 0, 180)],
+      [running(101, restarted)]);
+    assert.deepEqual(grew.growth.map((g) => [g.resource, g.delta]), [['numproc', 5]]);
   });
 
   it('ignores start-time jitter of a few seconds', () => {

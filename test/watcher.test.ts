@@ -131,6 +131,22 @@ describe('beancounter watcher', () => {
       ]);
     });
 
+  it('stays silent on a restart the beancounter outlived, and goes on counting', async () => {
+    const { node, rig } = await setUp(['101']);
+    node.grow('101', 'numproc', 36);
+    await poll(rig, node);
+    rig.notifier.take();
+
+    // A new start time, every counter kept: no reset, so the kept 36 is no alert.
+    node.keepCountersAcrossRestart('101', '2024-05-01T10:30:00.000Z');
+    await poll(rig, node, 20);
+    assert.deepEqual(rig.notifier.take(), [], 'a kept counter is no growth');
+
+    node.grow('101', 'numproc', 5);
+    await poll(rig, node, 20);
+    assert.match(rig.notifier.take()[0]?.lines[1] ?? '', /numproc \+5 /);
+  });
+
   it('keeps its baseline and invents no alert when the bot restarts between polls', async () => {
     const { node, rig } = await setUp(['101']);
     node.grow('101', 'numproc', 4);

@@ -3,12 +3,14 @@
  * stores the new ones.
  *
  * Alerts come from growth per resource since the last poll, never from absolute values or
- * sums: a failcnt of 36 says nothing about now. A restart is decided once per VE, from all of
- * its rows: a new start time in the agent's `list`, or any row whose failcnt or maxheld fell.
- * A per-row rule misses exactly the row that matters: the resource stuck at its limit keeps
- * its maxheld across the restart, and its counter, back from 0, may pass the old value before
- * the next poll. After a restart every row of the VE counts from 0, so all of its new value
- * is growth (vzubc reports only new − old there and under-counts); the reset itself is silent.
+ * sums: a failcnt of 36 says nothing about now. A reset is decided once per VE, from all of its
+ * rows: any row whose failcnt or maxheld fell means the VE's beancounter started again, and then
+ * every row counts from 0, so all of its new value is growth (vzubc reports only new − old
+ * there and under-counts). A per-row rule misses exactly the row that matters: the resource
+ * stuck at its limit keeps its maxheld across the restart, and its counter, back from 0, may
+ * pass the old value before the next poll. A new start time with no row fallen is a restart the
+ * beancounter outlived (a time-wait bucket kept it alive, or the kernel keeps counters): its
+ * counters go on, so growth is new − old as usual. The reset itself is always silent.
  */
 import { UNLIMITED, type UbcRow, type UbcValue, type VeStatus } from '../../agent/protocol.ts';
 import { resourceKey, type Baseline } from './types.ts';
@@ -31,8 +33,8 @@ export type ResetReason = 'new start time' | 'failcnt fell' | 'maxheld fell';
 export interface Reset {
   ve: string;
   reason: ResetReason;
-  /** The row that showed it; null for a new start time. */
-  resource: string | null;
+  /** The row that showed it: its failcnt or maxheld fell. */
+  resource: string;
 }
 
 export interface DeltaResult {
@@ -110,17 +112,28 @@ function resetOf(ve: string, paired: readonly Paired[], jitterMs: number): Reset
   if (first === undefined) {
     return null;
   }
-  if (startChanged(first.old?.startedAt ?? null, first.current.startedAt, jitterMs)) {
-    return { ve, reason: 'new start time', resource: null };
-  }
 
+  const fallen = fallenRow(known);
+  if (fallen === null) {
+    return null;
+  }
+  if (startChanged(first.old?.startedAt ?? null, first.current.startedAt, jitterMs)) {
+    return { ve, reason: 'new start time', resource: fallen.resource };
+  }
+  return { ve, reason: fallen.reason, resource: fallen.resource };
+}
+
+/** The first row whose failcnt or maxheld is lower than at the last poll, if any. */
+function fallenRow(
+  known: readonly Paired[],
+): { reason: 'failcnt fell' | 'maxheld fell'; resource: string } | null {
   for (const { row, old, current } of known) {
     const before = old as Baseline;
     if (current.failcnt < before.failcnt) {
-      return { ve, reason: 'failcnt fell', resource: row.resource };
+      return { reason: 'failcnt fell', resource: row.resource };
     }
     if (numeric(current.maxheld) < numeric(before.maxheld)) {
-      return { ve, reason: 'maxheld fell', resource: row.resource };
+      return { reason: 'maxheld fell', resource: row.resource };
     }
   }
   return null;

@@ -118,6 +118,14 @@ export class FileNode implements WatchedNode {
     row.failcnt = BigInt(row.failcnt) + BigInt(by);
   }
 
+  /** A VE restart that its beancounter outlives: only the start time changes. */
+  keepCountersAcrossRestart(ve: string, startedAt: string): void {
+    const status = this.statuses.find((candidate) => String(candidate.id) === ve);
+    if (status) {
+      status.startedAt = startedAt;
+    }
+  }
+
   /**
    * A VE restart on a kernel that resets counters: failcnt drops to 0, a new start time, and
    * maxheld drops to held, except for the resources in `atLimit`, which the restarted VE ran
