@@ -13,6 +13,7 @@ import type { IrcConfig } from './irc-config.ts';
 import { IdentityResolver } from './irc-identity.ts';
 import { OutputQueue } from './irc-output.ts';
 import { Delivery } from './irc-delivery.ts';
+import { OwnPrefix } from './irc-prefix.ts';
 import { byteLength } from './irc-split.ts';
 import { KeyedLimiter, TokenBucket } from './token-bucket.ts';
 import type {
@@ -48,8 +49,8 @@ export class IrcAdapter implements ChatAdapter {
   private failures = 0;
   private stopping = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
-  /** Our own user@host as the server relays it, learned from our JOIN echo. */
-  private own: { user?: string; host?: string } = {};
+  /** Our own user@host as the server relays it (JOIN echo, 396, CHGHOST). */
+  private readonly own = new OwnPrefix();
 
   constructor(options: IrcAdapterOptions) {
     const { logger, ...config } = options;
@@ -65,6 +66,8 @@ export class IrcAdapter implements ChatAdapter {
       gecos: 'crewvz bot',
       ...(config.sasl ? { account: { ...config.sasl } } : {}),
       auto_reconnect: false,
+      // Services may set a vhost later; CHGHOST tells us, so the 512-byte budget stays true.
+      enable_chghost: true,
       version: null,
     });
 
@@ -171,6 +174,7 @@ export class IrcAdapter implements ChatAdapter {
 
   private onLine(message: IrcMessage): void {
     this.identity.observe(message);
+    this.own.observe(message, (nick) => this.isMe(nick));
     const p = message.params;
     switch (message.command) {
       case 'JOIN':
@@ -206,7 +210,6 @@ export class IrcAdapter implements ChatAdapter {
   private onOwnJoin(message: IrcMessage): void {
     const channel = message.params[0];
     this.channels.onJoined(channel);
-    this.own = { user: message.ident, host: message.hostname };
     this.identity.scanChannel(channel);
     this.queue.drain();
   }
@@ -216,6 +219,7 @@ export class IrcAdapter implements ChatAdapter {
     this.registered = false;
     this.channels.reset();
     this.identity.reset();
+    this.own.reset();
     this.queue.dropRaw();
     if (this.stopping) {
       return;
@@ -293,12 +297,9 @@ export class IrcAdapter implements ChatAdapter {
     this.client.raw(line);
   }
 
-  /** Bytes of `nick!user@host` as relayed; a worst case until our JOIN echo shows the real one. */
+  /** Bytes of `nick!user@host` as relayed; a worst case until the server shows the real one. */
   private prefixBytes(): number {
-    const options = this.client.network.options;
-    const userBytes = this.own.user ? byteLength(this.own.user) : Number(options.USERLEN ?? 10) + 1;
-    const hostBytes = this.own.host ? byteLength(this.own.host) : Number(options.HOSTLEN ?? 63);
-    return byteLength(this.client.user.nick) + 1 + userBytes + 1 + hostBytes;
+    return this.own.bytes(this.client.user.nick, this.client.network.options);
   }
 
   private isChannel(target: string): boolean {
