@@ -14,6 +14,7 @@ import { IdentityResolver } from './irc-identity.ts';
 import { OutputQueue } from './irc-output.ts';
 import { Delivery } from './irc-delivery.ts';
 import { OwnPrefix } from './irc-prefix.ts';
+import { RecipientCheck } from './irc-recipients.ts';
 import { byteLength } from './irc-split.ts';
 import { KeyedLimiter, TokenBucket } from './token-bucket.ts';
 import type {
@@ -43,10 +44,13 @@ export class IrcAdapter implements ChatAdapter {
   private readonly limiter: KeyedLimiter;
   private readonly channels: ChannelKeeper;
   private readonly delivery: Delivery;
+  private readonly recipients: RecipientCheck;
   private handler: MessageHandler | undefined;
   private registered = false;
   private registeredAt = 0;
   private failures = 0;
+  /** Counts connections: someone with no account is known by nick on one connection only. */
+  private connection = 0;
   private stopping = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** Our own user@host as the server relays it (JOIN echo, 396, CHGHOST). */
@@ -78,6 +82,8 @@ export class IrcAdapter implements ChatAdapter {
         ready: (target) => this.ready(target),
         write: (line) => this.write(line),
         prefixBytes: () => this.prefixBytes(),
+        clearance: (target, owner) => this.recipients.clearance(target, owner),
+        divert: (owner, target, texts) => this.delivery.divert(owner, target, texts),
       },
       this.log,
     );
@@ -101,12 +107,21 @@ export class IrcAdapter implements ChatAdapter {
       (line) => this.queue.push({ kind: 'raw', line }, true),
       (nick, account) => this.delivery.accountSeen(nick, account),
     );
+    const accountNotify = (): boolean => this.client.network.cap.isEnabled('account-notify');
+    this.recipients = new RecipientCheck({
+      tracker: this.identity.tracker,
+      capEnabled: (name) => this.client.network.cap.isEnabled(name),
+      lookup: (nick) => this.identity.lookup(nick),
+      fold: (text) => this.fold(text),
+      changed: () => this.queue.drain(),
+    });
     this.delivery = new Delivery({
       queue: this.queue,
       tracker: this.identity.tracker,
       alertChannel: config.alertChannel ?? config.channels[0],
       fold: (text) => this.fold(text),
       registered: () => this.registered,
+      trackerCurrent: accountNotify,
       logger: this.log,
     });
     this.bindOnce();
@@ -180,6 +195,13 @@ export class IrcAdapter implements ChatAdapter {
       case 'JOIN':
         if (this.isMe(message.nick)) this.onOwnJoin(message);
         return;
+      case 'NICK':
+      case 'QUIT':
+      case 'ACCOUNT':
+        // The nick changes hands or accounts: what a lookup said about it is stale.
+        this.recipients.forget(message.nick);
+        if (message.command === 'NICK') this.recipients.forget(p[0]);
+        return;
       case 'PART':
         if (this.isMe(message.nick)) this.channels.onParted(p[0]);
         return;
@@ -217,10 +239,12 @@ export class IrcAdapter implements ChatAdapter {
   private onClosed(): void {
     const wasRegistered = this.registered;
     this.registered = false;
+    this.connection += 1;
     this.channels.reset();
     this.identity.reset();
     this.own.reset();
-    this.queue.dropRaw();
+    this.recipients.reset();
+    this.queue.dropConnectionBound();
     if (this.stopping) {
       return;
     }
@@ -249,10 +273,16 @@ export class IrcAdapter implements ChatAdapter {
     // In a channel only `!` lines are meant for the bot; in private the `!` may be left out,
     // and the dispatcher takes the bare command.
     if (conversation.kind === 'channel' && !text.trimStart().startsWith('!')) return;
-    const respond = async (reply: Reply): Promise<void> => {
-      this.delivery.respond(conversation, nick, reply);
-    };
     const account = await this.identity.accountFor(message);
+    // Private answers are for this account (or, with none, for this nick on this connection),
+    // whoever holds the nick later.
+    const askedOn = this.connection;
+    const respond = async (reply: Reply): Promise<void> => {
+      this.delivery.respond(conversation, { nick, account, gone: askedOn !== this.connection },
+        reply);
+    };
+    this.recipients.vouch(nick, account);
+    if (account !== null) this.delivery.accountSeen(nick, account);
 
     // Unidentified people are told apart by nick: all they may run is help and whoami.
     const limitKey = account ? `a:${this.fold(account)}` : `n:${this.fold(nick)}`;
