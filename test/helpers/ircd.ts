@@ -6,7 +6,8 @@
  * Exports:
  * - `startIrcServer(options?)` → `IrcServer` { host, port, dir, stop(), killIrcd(), startIrcd() }.
  *   `options.flood` sets the server's flood limits (default: lenient); `options.accountCaps:
- *   false` leaves out account-tag, account-notify and extended-join (to test WHOX fallbacks).
+ *   false` leaves out account-tag, account-notify and extended-join (to test WHOX fallbacks),
+ *   `'without-tag'` leaves out account-tag alone.
  *   `killIrcd()` SIGKILLs the IRC server; `startIrcd()` starts it again on the same ports and
  *   waits until services have relinked (accounts survive; users must log in again).
  * - `registerAccount(server, account, password)`: registers a services account via NickServ.
@@ -32,8 +33,8 @@ const START_TIMEOUT_MS = 10_000;
 export interface IrcServerOptions {
   /** InspIRCd flood limits: penalty threshold (commands) and drain rate (commands per second). */
   flood?: { threshold: number; commandsPerSecond: number };
-  /** false: no account-tag, account-notify or extended-join. */
-  accountCaps?: boolean;
+  /** false: no account-tag, account-notify or extended-join; 'without-tag': no account-tag. */
+  accountCaps?: boolean | 'without-tag';
 }
 
 export interface IrcServer {
@@ -55,9 +56,10 @@ export async function startIrcServer(options: IrcServerOptions = {}): Promise<Ir
   const port = await freePort();
   const linkPort = await freePort();
   const flood = options.flood ?? { threshold: 1000, commandsPerSecond: 100 };
-  const accountModules = options.accountCaps === false
-    ? ''
-    : '<module name="ircv3">\n<module name="ircv3_accounttag">';
+  // m_ircv3 gives account-notify, away-notify and extended-join; account-tag is its own module.
+  let accountModules = '<module name="ircv3">\n<module name="ircv3_accounttag">';
+  if (options.accountCaps === false) accountModules = '';
+  if (options.accountCaps === 'without-tag') accountModules = '<module name="ircv3">';
 
   const fill = (text: string): string => text
     .replaceAll('@PORT@', String(port))
