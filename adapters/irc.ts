@@ -178,7 +178,7 @@ export class IrcAdapter implements ChatAdapter {
       });
     });
     this.client.on('registered', () => this.onRegistered());
-    this.client.on('socket close', () => this.onClosed());
+    this.client.on('socket close', (error?: unknown) => this.onClosed(error));
     this.client.on('sasl failed', (event: { reason?: string }) => {
       this.log.error(
         { reason: event.reason, account: this.config.sasl?.account },
@@ -236,7 +236,8 @@ export class IrcAdapter implements ChatAdapter {
     this.queue.drain();
   }
 
-  private onClosed(): void {
+  /** `error`: why the socket closed, when it failed (refused, TLS certificate not trusted). */
+  private onClosed(error?: unknown): void {
     const wasRegistered = this.registered;
     this.registered = false;
     this.connection += 1;
@@ -253,7 +254,10 @@ export class IrcAdapter implements ChatAdapter {
     this.failures = stable ? 0 : this.failures + 1;
     const waitMs = backoffMs(this.failures, this.config.reconnect.minMs,
       this.config.reconnect.maxMs);
-    this.log.warn({ attempt: this.failures, waitMs, queued: this.queue.size },
+    const reason = error instanceof Error
+      ? { reason: error.message, code: (error as NodeJS.ErrnoException).code }
+      : {};
+    this.log.warn({ attempt: this.failures, waitMs, queued: this.queue.size, ...reason },
       'IRC connection lost; reconnecting');
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => {
