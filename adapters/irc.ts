@@ -9,7 +9,7 @@ import type { Logger } from '../src/log.ts';
 import { backoffMs } from '../src/backoff.ts';
 import { foldCase } from './irc-accounts.ts';
 import { ChannelKeeper, JOIN_REFUSED, channelsToKeep } from './irc-channels.ts';
-import type { IrcConfig } from './irc-config.ts';
+import { clientOptions, type IrcConfig } from './irc-config.ts';
 import { IdentityResolver } from './irc-identity.ts';
 import { OutputQueue } from './irc-output.ts';
 import { Delivery } from './irc-delivery.ts';
@@ -60,20 +60,7 @@ export class IrcAdapter implements ChatAdapter {
     const { logger, ...config } = options;
     this.config = config;
     this.log = logger.child({ adapter: 'irc' });
-    this.client = new irc.Client({
-      host: config.host,
-      port: config.port,
-      tls: config.tls,
-      rejectUnauthorized: true,
-      nick: config.nick,
-      username: config.username,
-      gecos: 'crewvz bot',
-      ...(config.sasl ? { account: { ...config.sasl } } : {}),
-      auto_reconnect: false,
-      // Services may set a vhost later; CHGHOST tells us, so the 512-byte budget stays true.
-      enable_chghost: true,
-      version: null,
-    });
+    this.client = new irc.Client(clientOptions(config));
 
     const rate = config.rate;
     this.queue = new OutputQueue(
@@ -107,7 +94,6 @@ export class IrcAdapter implements ChatAdapter {
       (line) => this.queue.push({ kind: 'raw', line }, true),
       (nick, account) => this.delivery.accountSeen(nick, account),
     );
-    const accountNotify = (): boolean => this.client.network.cap.isEnabled('account-notify');
     this.recipients = new RecipientCheck({
       tracker: this.identity.tracker,
       capEnabled: (name) => this.client.network.cap.isEnabled(name),
@@ -121,7 +107,7 @@ export class IrcAdapter implements ChatAdapter {
       alertChannel: config.alertChannel ?? config.channels[0],
       fold: (text) => this.fold(text),
       registered: () => this.registered,
-      trackerCurrent: accountNotify,
+      trackerCurrent: () => this.client.network.cap.isEnabled('account-notify'),
       logger: this.log,
     });
     this.bindOnce();
