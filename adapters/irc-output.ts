@@ -132,7 +132,7 @@ export class OutputQueue {
       }
     }
     this.logger.info({ target: first.target, lines: texts.length },
-      'nick is no longer logged in as the account its private lines are for; holding them');
+      'private lines taken back: the nick is no longer logged in as the account they are for');
     this.sink.divert(first.owner, first.target, texts);
   }
 
