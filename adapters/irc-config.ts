@@ -2,6 +2,7 @@
  * `adapters.irc` in the config file, checked once at load time into a typed object. Every
  * failure names the key path and says what to write instead.
  */
+import type { ClientOptions } from 'irc-framework';
 import { ConfigError } from '../src/errors.ts';
 
 export interface IrcRate {
@@ -56,6 +57,24 @@ const KNOWN_KEYS = new Set([
 const CHANNEL_RE = /^[#&+!][^\s,\x07]{1,199}$/;
 // Letters, digits and the RFC 2812 "special" characters; not starting with a digit or '-'.
 const NICK_RE = /^[A-Za-z[\]\\`_^{|}][A-Za-z0-9[\]\\`_^{|}-]{0,29}$/;
+
+/** irc-framework's options for this config: reconnects are ours, certificates always checked. */
+export function clientOptions(config: IrcConfig): ClientOptions {
+  return {
+    host: config.host,
+    port: config.port,
+    tls: config.tls,
+    rejectUnauthorized: true,
+    nick: config.nick,
+    username: config.username,
+    gecos: 'crewvz bot',
+    ...(config.sasl ? { account: { ...config.sasl } } : {}),
+    auto_reconnect: false,
+    // Services may set a vhost later; CHGHOST tells us, so the 512-byte budget stays true.
+    enable_chghost: true,
+    version: null,
+  };
+}
 
 export function parseIrcConfig(value: unknown, keyPath: string): IrcConfig {
   const obj = asObject(value, keyPath);

@@ -33,6 +33,8 @@ declare module 'irc-framework' {
     ping_timeout?: number;
     version?: string | null;
     sasl_disconnect_on_fail?: boolean;
+    /** Request the chghost capability (a CHGHOST line when our user or host changes). */
+    enable_chghost?: boolean;
   }
 
   export type RawMiddleware = (

@@ -6,10 +6,21 @@
  */
 import type { Logger } from '../src/log.ts';
 import { takeHead, textBudget } from './irc-split.ts';
+import type { Clearance } from './irc-recipients.ts';
 import type { TokenBucket } from './token-bucket.ts';
 
 export type OutItem =
-  | { kind: 'message'; command: 'PRIVMSG' | 'NOTICE'; target: string; text: string }
+  | {
+    kind: 'message';
+    command: 'PRIVMSG' | 'NOTICE';
+    target: string;
+    text: string;
+    /**
+     * For a private line: the services account it is for, or null for someone with no
+     * account (such lines end with the connection). Left out for channel lines.
+     */
+    owner?: string | null;
+  }
   /** A protocol line (JOIN, WHO, WHOIS) sent as given once registered. */
   | { kind: 'raw'; line: string };
 
@@ -19,11 +30,16 @@ export interface OutputSink {
   write(line: string): void;
   /** Bytes of `nick!user@host` as the server will relay it (a worst case until learned). */
   prefixBytes(): number;
+  /** Whether `target` is known to be logged in as `owner` now (see irc-recipients.ts). */
+  clearance(target: string, owner: string): Clearance;
+  /** Takes back the lines for `owner` that were queued for a nick someone else holds now. */
+  divert(owner: string, target: string, texts: string[]): void;
 }
 
 export class OutputQueue {
   private readonly items: OutItem[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private draining = false;
 
   constructor(
     private readonly bucket: TokenBucket,
@@ -45,10 +61,14 @@ export class OutputQueue {
     this.drain();
   }
 
-  /** Drops queued protocol lines; they belong to a connection that is gone. */
-  dropRaw(): void {
+  /**
+   * Drops what belongs to a connection that is gone: protocol lines, and private lines for
+   * people with no account, whose nick may be anyone's on the next connection.
+   */
+  dropConnectionBound(): void {
     for (let i = this.items.length - 1; i >= 0; i--) {
-      if (this.items[i].kind === 'raw') {
+      const item = this.items[i];
+      if (item.kind === 'raw' || item.owner === null) {
         this.items.splice(i, 1);
       }
     }
@@ -56,11 +76,32 @@ export class OutputQueue {
 
   /** Sends what can go out now; call again whenever a target may have become ready. */
   drain(): void {
-    if (this.timer) {
+    // A divert may queue lines again from inside the loop; the loop below picks them up.
+    if (this.timer || this.draining) {
       return;
     }
+    this.draining = true;
+    try {
+      this.drainNow();
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private drainNow(): void {
     while (this.items.length > 0) {
-      const index = this.items.findIndex((item) => this.sink.ready(targetOf(item)));
+      let diverted: OutItem | undefined;
+      const index = this.items.findIndex((item) => {
+        if (!this.sink.ready(targetOf(item))) return false;
+        if (item.kind === 'raw' || typeof item.owner !== 'string') return true;
+        const clearance = this.sink.clearance(item.target, item.owner);
+        if (clearance === 'divert') diverted ??= item;
+        return clearance === 'go';
+      });
+      if (diverted) {
+        this.divert(diverted);
+        continue;
+      }
       if (index === -1) {
         return;
       }
@@ -76,6 +117,23 @@ export class OutputQueue {
       this.bucket.tryTake();
       this.sendOne(index);
     }
+  }
+
+  /** Takes out every line queued for the diverted item's nick and owner, in order. */
+  private divert(first: OutItem): void {
+    if (first.kind === 'raw' || typeof first.owner !== 'string') return;
+    const texts: string[] = [];
+    for (let i = 0; i < this.items.length; i++) {
+      const item = this.items[i];
+      if (item.kind === 'message' && item.target === first.target && item.owner === first.owner) {
+        texts.push(item.text);
+        this.items.splice(i, 1);
+        i -= 1;
+      }
+    }
+    this.logger.info({ target: first.target, lines: texts.length },
+      'private lines taken back: the nick is no longer logged in as the account they are for');
+    this.sink.divert(first.owner, first.target, texts);
   }
 
   stop(): void {

@@ -9,10 +9,12 @@ import type { Logger } from '../src/log.ts';
 import { backoffMs } from '../src/backoff.ts';
 import { foldCase } from './irc-accounts.ts';
 import { ChannelKeeper, JOIN_REFUSED, channelsToKeep } from './irc-channels.ts';
-import type { IrcConfig } from './irc-config.ts';
+import { clientOptions, type IrcConfig } from './irc-config.ts';
 import { IdentityResolver } from './irc-identity.ts';
 import { OutputQueue } from './irc-output.ts';
 import { Delivery } from './irc-delivery.ts';
+import { OwnPrefix } from './irc-prefix.ts';
+import { RecipientCheck } from './irc-recipients.ts';
 import { byteLength } from './irc-split.ts';
 import { KeyedLimiter, TokenBucket } from './token-bucket.ts';
 import type {
@@ -42,31 +44,23 @@ export class IrcAdapter implements ChatAdapter {
   private readonly limiter: KeyedLimiter;
   private readonly channels: ChannelKeeper;
   private readonly delivery: Delivery;
+  private readonly recipients: RecipientCheck;
   private handler: MessageHandler | undefined;
   private registered = false;
   private registeredAt = 0;
   private failures = 0;
+  /** Counts connections: someone with no account is known by nick on one connection only. */
+  private connection = 0;
   private stopping = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
-  /** Our own user@host as the server relays it, learned from our JOIN echo. */
-  private own: { user?: string; host?: string } = {};
+  /** Our own user@host as the server relays it (JOIN echo, 396, CHGHOST). */
+  private readonly own = new OwnPrefix();
 
   constructor(options: IrcAdapterOptions) {
     const { logger, ...config } = options;
     this.config = config;
     this.log = logger.child({ adapter: 'irc' });
-    this.client = new irc.Client({
-      host: config.host,
-      port: config.port,
-      tls: config.tls,
-      rejectUnauthorized: true,
-      nick: config.nick,
-      username: config.username,
-      gecos: 'crewvz bot',
-      ...(config.sasl ? { account: { ...config.sasl } } : {}),
-      auto_reconnect: false,
-      version: null,
-    });
+    this.client = new irc.Client(clientOptions(config));
 
     const rate = config.rate;
     this.queue = new OutputQueue(
@@ -75,6 +69,8 @@ export class IrcAdapter implements ChatAdapter {
         ready: (target) => this.ready(target),
         write: (line) => this.write(line),
         prefixBytes: () => this.prefixBytes(),
+        clearance: (target, owner) => this.recipients.clearance(target, owner),
+        divert: (owner, target, texts) => this.delivery.divert(owner, target, texts),
       },
       this.log,
     );
@@ -98,12 +94,20 @@ export class IrcAdapter implements ChatAdapter {
       (line) => this.queue.push({ kind: 'raw', line }, true),
       (nick, account) => this.delivery.accountSeen(nick, account),
     );
+    this.recipients = new RecipientCheck({
+      tracker: this.identity.tracker,
+      capEnabled: (name) => this.client.network.cap.isEnabled(name),
+      lookup: (nick) => this.identity.lookup(nick),
+      fold: (text) => this.fold(text),
+      changed: () => this.queue.drain(),
+    });
     this.delivery = new Delivery({
       queue: this.queue,
       tracker: this.identity.tracker,
       alertChannel: config.alertChannel ?? config.channels[0],
       fold: (text) => this.fold(text),
       registered: () => this.registered,
+      trackerCurrent: () => this.client.network.cap.isEnabled('account-notify'),
       logger: this.log,
     });
     this.bindOnce();
@@ -160,7 +164,7 @@ export class IrcAdapter implements ChatAdapter {
       });
     });
     this.client.on('registered', () => this.onRegistered());
-    this.client.on('socket close', () => this.onClosed());
+    this.client.on('socket close', (error?: unknown) => this.onClosed(error));
     this.client.on('sasl failed', (event: { reason?: string }) => {
       this.log.error(
         { reason: event.reason, account: this.config.sasl?.account },
@@ -171,10 +175,18 @@ export class IrcAdapter implements ChatAdapter {
 
   private onLine(message: IrcMessage): void {
     this.identity.observe(message);
+    this.own.observe(message, (nick) => this.isMe(nick));
     const p = message.params;
     switch (message.command) {
       case 'JOIN':
         if (this.isMe(message.nick)) this.onOwnJoin(message);
+        return;
+      case 'NICK':
+      case 'QUIT':
+      case 'ACCOUNT':
+        // The nick changes hands or accounts: what a lookup said about it is stale.
+        this.recipients.forget(message.nick);
+        if (message.command === 'NICK') this.recipients.forget(p[0]);
         return;
       case 'PART':
         if (this.isMe(message.nick)) this.channels.onParted(p[0]);
@@ -206,17 +218,20 @@ export class IrcAdapter implements ChatAdapter {
   private onOwnJoin(message: IrcMessage): void {
     const channel = message.params[0];
     this.channels.onJoined(channel);
-    this.own = { user: message.ident, host: message.hostname };
     this.identity.scanChannel(channel);
     this.queue.drain();
   }
 
-  private onClosed(): void {
+  /** `error`: why the socket closed, when it failed (refused, TLS certificate not trusted). */
+  private onClosed(error?: unknown): void {
     const wasRegistered = this.registered;
     this.registered = false;
+    this.connection += 1;
     this.channels.reset();
     this.identity.reset();
-    this.queue.dropRaw();
+    this.own.reset();
+    this.recipients.reset();
+    this.queue.dropConnectionBound();
     if (this.stopping) {
       return;
     }
@@ -225,7 +240,10 @@ export class IrcAdapter implements ChatAdapter {
     this.failures = stable ? 0 : this.failures + 1;
     const waitMs = backoffMs(this.failures, this.config.reconnect.minMs,
       this.config.reconnect.maxMs);
-    this.log.warn({ attempt: this.failures, waitMs, queued: this.queue.size },
+    const reason = error instanceof Error
+      ? { reason: error.message, code: (error as NodeJS.ErrnoException).code }
+      : {};
+    this.log.warn({ attempt: this.failures, waitMs, queued: this.queue.size, ...reason },
       'IRC connection lost; reconnecting');
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => {
@@ -245,10 +263,16 @@ export class IrcAdapter implements ChatAdapter {
     // In a channel only `!` lines are meant for the bot; in private the `!` may be left out,
     // and the dispatcher takes the bare command.
     if (conversation.kind === 'channel' && !text.trimStart().startsWith('!')) return;
-    const respond = async (reply: Reply): Promise<void> => {
-      this.delivery.respond(conversation, nick, reply);
-    };
     const account = await this.identity.accountFor(message);
+    // Private answers are for this account (or, with none, for this nick on this connection),
+    // whoever holds the nick later.
+    const askedOn = this.connection;
+    const respond = async (reply: Reply): Promise<void> => {
+      this.delivery.respond(conversation, { nick, account, gone: askedOn !== this.connection },
+        reply);
+    };
+    this.recipients.vouch(nick, account);
+    if (account !== null) this.delivery.accountSeen(nick, account);
 
     // Unidentified people are told apart by nick: all they may run is help and whoami.
     const limitKey = account ? `a:${this.fold(account)}` : `n:${this.fold(nick)}`;
@@ -293,12 +317,9 @@ export class IrcAdapter implements ChatAdapter {
     this.client.raw(line);
   }
 
-  /** Bytes of `nick!user@host` as relayed; a worst case until our JOIN echo shows the real one. */
+  /** Bytes of `nick!user@host` as relayed; a worst case until the server shows the real one. */
   private prefixBytes(): number {
-    const options = this.client.network.options;
-    const userBytes = this.own.user ? byteLength(this.own.user) : Number(options.USERLEN ?? 10) + 1;
-    const hostBytes = this.own.host ? byteLength(this.own.host) : Number(options.HOSTLEN ?? 63);
-    return byteLength(this.client.user.nick) + 1 + userBytes + 1 + hostBytes;
+    return this.own.bytes(this.client.user.nick, this.client.network.options);
   }
 
   private isChannel(target: string): boolean {

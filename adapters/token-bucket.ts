@@ -50,7 +50,9 @@ export class TokenBucket {
 
 /**
  * Per-key command limit: each key gets its own bucket. When a key runs dry the caller is told
- * to warn once; further commands are dropped silently until a token comes back.
+ * to warn once; further commands are dropped silently, or run when a token comes back, with no
+ * second warning until the bucket has been full again (the person went quiet for a while).
+ * Warning at every refill would let a steady flooder make the bot talk at the refill rate.
  */
 export class KeyedLimiter {
   private readonly buckets = new Map<string, { bucket: TokenBucket; warned: boolean }>();
@@ -69,8 +71,10 @@ export class KeyedLimiter {
       entry = { bucket: new TokenBucket(this.burst, this.perSecond, this.now), warned: false };
       this.buckets.set(key, entry);
     }
-    if (entry.bucket.tryTake()) {
+    if (entry.warned && entry.bucket.isFull()) {
       entry.warned = false;
+    }
+    if (entry.bucket.tryTake()) {
       return 'ok';
     }
     if (entry.warned) {

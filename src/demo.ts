@@ -94,7 +94,19 @@ function demoConfig(dataDir: string, port: number, login: string): BotConfig {
   };
 }
 
-export async function main(_argv: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
+  // `npm start` runs the demo; `npm start -- --config FILE` means the bot with that config.
+  if (argv.some((arg) => arg === '--config' || arg.startsWith('--config='))) {
+    return (await import('./bot-cli.ts')).main(argv);
+  }
+  if (argv.length > 0) {
+    process.stderr.write(
+      `crewvz demo: unknown argument '${argv[0]}'; the demo takes none.\n` +
+        'To run the bot from a config file: npm start -- --config bot.yaml ' +
+        '(or crewvz bot --config bot.yaml)\n',
+    );
+    return 2;
+  }
   const signals = new StopSignals({ say: (text) => process.stderr.write(text) });
   const dataDir = path.resolve('.crewvz');
   await mkdir(dataDir, { recursive: true, mode: 0o700 });

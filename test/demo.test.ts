@@ -1,13 +1,16 @@
 /** `crewvz demo` as `npm start` runs it, in a fresh folder, with commands piped in. */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { stringify } from 'yaml';
 
 import { demoLogin } from '../src/demo.ts';
+import { freePort } from './helpers/bot-rig.ts';
 import { killAll, runCli } from './helpers/cli-run.ts';
+import { makeTestPki } from './helpers/pki.ts';
 
 const dirs: string[] = [];
 
@@ -104,4 +107,38 @@ test('a login that cannot be a VE login makes you shell:demo', () => {
   assert.equal(demoLogin('www', 1000).login, 'demo', 'a reserved name');
   assert.equal(demoLogin('9lives', 1000).login, 'demo', 'not a DNS label');
   assert.match(demoLogin('www', 1000).note ?? '', /your login www cannot be a VE login/);
+});
+
+test('npm start -- --config FILE runs the bot from that file, not the demo', async () => {
+  const cwd = await freshFolder();
+  const pki = await makeTestPki();
+  const configFile = path.join(cwd, 'bot.yaml');
+  await writeFile(configFile, stringify({
+    database: 'crewvz.db',
+    pki: pki.dir,
+    nodes: [{ name: 'node1', address: `127.0.0.1:${await freePort()}` }],
+    roles: { admins: ['shell:alice'] },
+    adapters: { shell: { login: 'alice' } },
+    alerts: { enabled: false },
+  }));
+
+  // `npm start` is `cli.ts demo`, so `npm start -- --config FILE` arrives as these arguments.
+  const { status, stdout, stderr } = await runCli(['demo', '--config', configFile], {
+    cwd,
+    input: '!whoami\n',
+  });
+  assert.equal(status, 0, stderr);
+  assert.match(stdout, /you are shell:alice, role admin \(from the config\)/);
+  assert.doesNotMatch(stdout, /crewvz demo:/, 'no demo welcome');
+  assert.ok(existsSync(path.join(cwd, 'crewvz.db')), 'the database the config names');
+  assert.ok(!existsSync(path.join(cwd, '.crewvz')), 'no demo data folder');
+});
+
+test('the demo refuses an argument it does not know and points to --config', async () => {
+  const cwd = await freshFolder();
+  const { status, stdout, stderr } = await runCli(['demo', 'bot.yaml'], { cwd, input: '' });
+  assert.equal(status, 2);
+  assert.match(stderr, /unknown argument 'bot\.yaml'.*\n.*npm start -- --config bot\.yaml/);
+  assert.equal(stdout, '');
+  assert.ok(!existsSync(path.join(cwd, '.crewvz')), 'nothing started');
 });

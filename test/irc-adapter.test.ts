@@ -27,6 +27,8 @@ const MIXED = 'Приветствую, студент! 日本語のテキスト 
 const BIG_TEXT = `${MIXED.repeat(30)}${'ÿ'.repeat(300)}`;
 
 const seen: InboundMessage[] = [];
+/** `!held` answers only when the test calls this, e.g. once the bot is on a new connection. */
+let releaseHeld: () => void = () => undefined;
 
 const handler: MessageHandler = async (message, respond) => {
   seen.push(message);
@@ -50,6 +52,11 @@ const handler: MessageHandler = async (message, respond) => {
     case 'slow':
       await sleep(1500);
       return respond({ lines: ['slow answer'] });
+    case 'held':
+      await new Promise<void>((resolve) => {
+        releaseHeld = resolve;
+      });
+      return respond({ lines: ['held answer'] });
     default:
   }
 };
@@ -343,6 +350,67 @@ describe('IrcAdapter on InspIRCd + Atheme', () => {
       const answers = back.messagesFrom(BOT, mark).map((l) => l.params[1]);
       assert.deepEqual(answers, ['back is nobody', 'back is nobody', 'back is nobody', 'sentinel']);
     });
+
+  it('after a restart, private answers go to the account, never to who took the nick first',
+    async () => {
+      const al2 = await client('al2', ALICE);
+      const anon = await client('anon');
+      const asked = seen.length;
+      // al2's answer is made while the bot is away; anon's once it is back.
+      al2.say(BOT, '!slow');
+      anon.say(BOT, '!held');
+      await waitUntil(() => seen.length === asked + 2);
+
+      gate.open = false;
+      await server.killIrcd();
+      clients.length = 0;
+      await waitUntil(() => !bot.online);
+      await server.startIrcd();
+
+      // Strangers with no account take both nicks before the bot is back.
+      const impostors = [await client('al2'), await client('anon')];
+      gate.open = true;
+      await impostors[0].waitFor((l) => l.command === 'JOIN' && l.nick === BOT, {
+        timeoutMs: 15_000,
+      });
+      releaseHeld();
+      // Output goes out in order: a reply meant for the old holders would come before these.
+      for (const impostor of impostors) {
+        const mark = impostor.lines.length;
+        impostor.say(BOT, '!echo sentinel');
+        await impostor.waitFor((l) => fromBot(impostor.nick)(l) && l.params[1] === 'sentinel',
+          { from: mark });
+        const texts = impostor.messagesFrom(BOT).map((l) => l.params[1]);
+        assert.deepEqual(texts, ['sentinel'], `${impostor.nick} got another's private reply`);
+      }
+
+      // Alice, back under another nick, gets her answer once services vouch for her.
+      const al3 = await client('al3', ALICE);
+      assert.equal((await al3.waitFor(fromBot('al3'))).params[1], 'slow answer');
+      await al3.close();
+    });
+
+  it('holds the rest of a paced private reply when the asker logs out halfway', async () => {
+    const al5 = await client('al5', ALICE);
+    const mark = al5.lines.length;
+    al5.say(BOT, '!flood');
+    await al5.waitFor((l) => fromBot('al5')(l) && l.params[1] === 'flood line 5', { from: mark });
+    await al5.logout();
+
+    // The bot reads the logout before a later line from anyone; once this answer is out,
+    // whatever it wrote to al5 before it has reached al5 too.
+    const witness = await client('witness');
+    witness.say(BOT, '!echo after logout');
+    await witness.waitFor((l) => fromBot('witness')(l) && l.params[1] === 'after logout');
+    await synced(al5);
+    const beforeLogin = al5.messagesFrom(BOT, mark).length;
+    assert.ok(beforeLogin < 30, 'lines kept going to a nick no longer logged in as alice');
+
+    await al5.identify(ALICE.account, ALICE.password);
+    await al5.waitFor((l) => fromBot('al5')(l) && l.params[1] === 'flood line 30');
+    const texts = al5.messagesFrom(BOT, mark).map((l) => l.params[1]);
+    assert.deepEqual(texts, Array.from({ length: 30 }, (_, i) => `flood line ${i + 1}`));
+  });
 });
 
 async function waitUntil(check: () => boolean, timeoutMs = 5000): Promise<void> {

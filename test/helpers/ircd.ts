@@ -6,7 +6,9 @@
  * Exports:
  * - `startIrcServer(options?)` → `IrcServer` { host, port, dir, stop(), killIrcd(), startIrcd() }.
  *   `options.flood` sets the server's flood limits (default: lenient); `options.accountCaps:
- *   false` leaves out account-tag, account-notify and extended-join (to test WHOX fallbacks).
+ *   false` leaves out account-tag, account-notify and extended-join (to test WHOX fallbacks),
+ *   `'without-tag'` leaves out account-tag alone. `options.tls: { cert, key }` (PEM) adds a TLS
+ *   listener (ssl_gnutls) on `server.tlsPort`.
  *   `killIrcd()` SIGKILLs the IRC server; `startIrcd()` starts it again on the same ports and
  *   waits until services have relinked (accounts survive; users must log in again).
  * - `registerAccount(server, account, password)`: registers a services account via NickServ.
@@ -32,13 +34,17 @@ const START_TIMEOUT_MS = 10_000;
 export interface IrcServerOptions {
   /** InspIRCd flood limits: penalty threshold (commands) and drain rate (commands per second). */
   flood?: { threshold: number; commandsPerSecond: number };
-  /** false: no account-tag, account-notify or extended-join. */
-  accountCaps?: boolean;
+  /** false: no account-tag, account-notify or extended-join; 'without-tag': no account-tag. */
+  accountCaps?: boolean | 'without-tag';
+  /** A TLS listener with this certificate and key (PEM), on `IrcServer.tlsPort`. */
+  tls?: { cert: string; key: string };
 }
 
 export interface IrcServer {
   host: string;
   port: number;
+  /** The TLS listener's port; 0 without `options.tls`. */
+  tlsPort: number;
   dir: string;
   killIrcd(): Promise<void>;
   startIrcd(): Promise<void>;
@@ -54,10 +60,24 @@ export async function startIrcServer(options: IrcServerOptions = {}): Promise<Ir
   const dir = await mkdtemp(path.join(os.tmpdir(), 'crewvz-ircd-'));
   const port = await freePort();
   const linkPort = await freePort();
+  const tlsPort = options.tls ? await freePort() : 0;
+  let tlsBlock = '';
+  if (options.tls) {
+    await writeFile(path.join(dir, 'tls.crt'), options.tls.cert);
+    await writeFile(path.join(dir, 'tls.key'), options.tls.key, { mode: 0o600 });
+    tlsBlock = [
+      '<module name="ssl_gnutls">',
+      '<module name="sslinfo">',  // WHOIS 671: is using a secure connection
+      `<sslprofile name="tls" provider="gnutls" certfile="${dir}/tls.crt" ` +
+        `keyfile="${dir}/tls.key" cafile="" crlfile="" dhfile="" hash="sha256">`,
+      `<bind address="127.0.0.1" port="${tlsPort}" type="clients" sslprofile="tls">`,
+    ].join('\n');
+  }
   const flood = options.flood ?? { threshold: 1000, commandsPerSecond: 100 };
-  const accountModules = options.accountCaps === false
-    ? ''
-    : '<module name="ircv3">\n<module name="ircv3_accounttag">';
+  // m_ircv3 gives account-notify, away-notify and extended-join; account-tag is its own module.
+  let accountModules = '<module name="ircv3">\n<module name="ircv3_accounttag">';
+  if (options.accountCaps === false) accountModules = '';
+  if (options.accountCaps === 'without-tag') accountModules = '<module name="ircv3">';
 
   const fill = (text: string): string => text
     .replaceAll('@PORT@', String(port))
@@ -65,7 +85,8 @@ export async function startIrcServer(options: IrcServerOptions = {}): Promise<Ir
     .replaceAll('@DIR@', dir)
     .replaceAll('@THRESHOLD@', String(flood.threshold))
     .replaceAll('@COMMANDRATE@', String(Math.round(flood.commandsPerSecond * 1000)))
-    .replaceAll('@ACCOUNTCAPS@', accountModules);
+    .replaceAll('@ACCOUNTCAPS@', accountModules)
+    .replaceAll('@TLS@', tlsBlock);
   for (const name of ['inspircd.conf', 'atheme.conf']) {
     const template = await readFile(path.join(FIXTURES, `${name}.tmpl`), 'utf8');
     await writeFile(path.join(dir, name), fill(template));
@@ -96,6 +117,7 @@ export async function startIrcServer(options: IrcServerOptions = {}): Promise<Ir
   const server: IrcServer = {
     host: '127.0.0.1',
     port,
+    tlsPort,
     dir,
     startIrcd,
     async killIrcd() {
