@@ -39,6 +39,11 @@ import { runSteps, type Step } from './steps.ts';
 export interface ProvisionDriver
   extends Pick<Driver, 'list' | 'status' | 'create' | 'start' | 'stop' | 'remove'> {
   addUser(id: number, username: string, publicKey: string): Promise<void>;
+  /**
+   * Every address any VE on the node has, all of each VE's addresses and VEs that list() leaves
+   * out (VZ7's UUID-named ones) included. Without it the ledger counts list()'s addresses.
+   */
+  addressesInUse?(): Promise<string[]>;
 }
 
 export interface ProvisionerOptions {
@@ -75,15 +80,23 @@ export class Provisioner {
     this.sshKeygen = options.tools?.sshKeygen ?? 'ssh-keygen';
     this.records = new RecordStore(options.config.stateDir);
 
-    // Stopped VEs are in driver.list() with their saved address, so they keep it. Interfaces
-    // are read at each allocation: an address added to the host later is still never handed out.
+    // Stopped VEs are in the driver's view with all their saved addresses, so they keep them.
+    // Interfaces are read at each allocation: an address added to the host later is still never
+    // handed out.
     const { nameservers } = options.config.network;
     const hostAddresses = options.hostAddresses ?? (() => infrastructureAddresses([]));
     this.pool = new AddressPool(options.config.network.pool, [
-      async () => (await this.driver.list()).map((ve) => ve.address),
+      () => this.addressesInUse(),
       async () => (await this.records.list()).map((record) => record.address),
       async () => [...infrastructureAddresses(nameservers, {}), ...hostAddresses()],
     ]);
+  }
+
+  private async addressesInUse(): Promise<Array<string | null>> {
+    if (this.driver.addressesInUse) {
+      return this.driver.addressesInUse();
+    }
+    return (await this.driver.list()).map((ve) => ve.address);
   }
 
   private pathsFor(username: string): UserPaths {
