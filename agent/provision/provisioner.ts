@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import { DriverError, type Driver } from '../driver.ts';
 import { AgentCode, type VeStatus } from '../protocol.ts';
 import { AddressPool, infrastructureAddresses } from './addresses.ts';
+import { CreatedMaps } from './created-maps.ts';
 import { hostView, underRoot, type ProvisionConfig } from './config.ts';
 import {
   DEFAULT_TOOLS,
@@ -66,6 +67,7 @@ interface UserPaths {
 export class Provisioner {
   readonly records: RecordStore;
   readonly pool: AddressPool;
+  private readonly createdMaps: CreatedMaps;
   private readonly config: ProvisionConfig;
   private readonly driver: ProvisionDriver;
   private readonly logger: Logger;
@@ -79,6 +81,7 @@ export class Provisioner {
     this.accountTools = { ...DEFAULT_TOOLS, ...options.tools };
     this.sshKeygen = options.tools?.sshKeygen ?? 'ssh-keygen';
     this.records = new RecordStore(options.config.stateDir);
+    this.createdMaps = new CreatedMaps(options.config.stateDir);
 
     // Stopped VEs are in the driver's view with all their saved addresses, so they keep them.
     // Interfaces are read at each allocation: an address added to the host later is still never
@@ -169,8 +172,8 @@ export class Provisioner {
       },
       {
         name: 'map entry',
-        do: () => addMapEntry(paths.mapFile, username, state.address),
-        undo: () => removeMapEntry(paths.mapFile, username, state.address),
+        do: () => addMapEntry(paths.mapFile, username, state.address, this.createdMaps),
+        undo: () => removeMapEntry(paths.mapFile, username, state.address, this.createdMaps),
       },
       {
         name: 'vzctl start',
@@ -286,6 +289,7 @@ export class Provisioner {
     return removeProvisioned(id, {
       driver: this.driver,
       records: this.records,
+      createdMaps: this.createdMaps,
       accountTools: this.accountTools,
       logger: this.logger.child({ ve: id }),
     });
