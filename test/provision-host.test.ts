@@ -125,6 +125,10 @@ describe('create and remove under a scratch root', () => {
     await provisioner.create(101, TEMPLATE, 'alice');
     const shell = path.join(root, 'usr/local/lib/crewvz/shells/alice');
     const prefix = [
+      '-F',
+      '/dev/null',
+      '-o',
+      'BatchMode=yes',
       '-i',
       '/var/lib/crewvz/keys/alice',
       '-o',
@@ -147,6 +151,24 @@ describe('create and remove under a scratch root', () => {
     const command = 'echo "a  b"; ls $HOME -l';
     const withCommand = await run(shell, ['-c', command]);
     assert.deepEqual(withCommand.stdout.split('\n').slice(0, -1), [...prefix, command]);
+  });
+
+  it('writes a login shell that reads no ssh config and never prompts', () => {
+    const script = loginShellScript({
+      username: 'alice',
+      address: '10.0.5.2',
+      privateKey: '/k/alice',
+      knownHosts: '/k/alice.known_hosts',
+      ssh: '/usr/bin/ssh',
+    });
+    const execs = script.split('\n').filter((line) => line.trim().startsWith('exec '));
+
+    assert.equal(execs.length, 2);
+    for (const line of execs) {
+      const options = line.slice(0, line.indexOf(' -- '));
+      assert.match(options, /^\s*exec \/usr\/bin\/ssh -F \/dev\/null -o BatchMode=yes -i /);
+      assert.match(options, / -o IdentitiesOnly=yes /);
+    }
   });
 
   it('refuses to write anything but whitelisted values into a login shell', () => {
