@@ -97,10 +97,15 @@ export async function writeFileAtomic(
     throw error;
   }
 
-  const dirHandle = await open(directory, 'r');
+  await syncDirectory(directory);
+}
+
+/** fsyncs a directory, so a rename or unlink in it survives a crash. */
+export async function syncDirectory(directory: string): Promise<void> {
+  const handle = await open(directory, 'r');
   try {
-    await dirHandle.sync();
+    await handle.sync();
   } finally {
-    await dirHandle.close();
+    await handle.close();
   }
 }

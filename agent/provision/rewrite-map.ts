@@ -4,10 +4,10 @@
  * so it is always replaced atomically; comments, blank lines and lines crewvz did not write stay
  * exactly as they were. Writers of one file queue behind each other.
  */
-import { mkdir, open, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 
-import { readOwnFile, writeFileAtomic, type FileOwner } from '../atomic-file.ts';
+import { readOwnFile, syncDirectory, writeFileAtomic, type FileOwner } from '../atomic-file.ts';
 import { KeyedMutex } from '../mutex.ts';
 import type { CreatedMaps } from './created-maps.ts';
 
@@ -64,12 +64,7 @@ function mapContent(map: MapText, lines: string[]): string {
 /** Deletes the map file and makes its removal durable, as writeFileAtomic does a rename. */
 async function deleteMap(file: string): Promise<void> {
   await rm(file, { force: true });
-  const directory = await open(path.dirname(file), 'r');
-  try {
-    await directory.sync();
-  } finally {
-    await directory.close();
-  }
+  await syncDirectory(path.dirname(file));
 }
 
 /**
