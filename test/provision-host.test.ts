@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -213,6 +213,28 @@ describe('create and remove under a scratch root', () => {
 
     const again = await provisioner.create(102, TEMPLATE, 'bob');
     assert.equal(again.address, '10.0.5.2');
+  });
+
+  it("gives a removed user's next owner fresh keys and none of the old files", async () => {
+    const { root, driver, provisioner } = node;
+    const keys = path.join(root, 'var/lib/crewvz/keys');
+    await provisioner.create(101, TEMPLATE, 'alice');
+    const oldPrivate = await readFile(path.join(keys, 'alice'), 'utf8');
+    const oldPublic = await readFile(path.join(keys, 'alice.pub'), 'utf8');
+    // What the old owner's logins left: the VE's host key.
+    await writeFile(path.join(keys, 'alice.known_hosts'), '10.0.5.2 ssh-ed25519 AAAAold\n');
+    await provisioner.remove(101);
+
+    await provisioner.create(102, TEMPLATE, 'alice');
+    const newPrivate = await readFile(path.join(keys, 'alice'), 'utf8');
+    const newPublic = await readFile(path.join(keys, 'alice.pub'), 'utf8');
+
+    assert.notEqual(newPrivate, oldPrivate);
+    assert.notEqual(newPublic, oldPublic);
+    assert.equal(await readFile(path.join(keys, 'alice.known_hosts'), 'utf8'), '');
+    assert.equal(driver.ves.get(102)?.users.get('alice'), newPublic.trim());
+    assert.deepEqual((await readdir(keys)).sort(), ['alice', 'alice.known_hosts', 'alice.pub']);
+    assert.deepEqual((await provisioner.records.list()).map((record) => record.id), [102]);
   });
 
   it('keeps the record when a piece cannot be removed, so remove can be run again', async () => {
