@@ -17,8 +17,8 @@ import type { Logger } from 'pino';
 import { DriverError, type Driver } from '../driver.ts';
 import { AgentCode, type VeStatus } from '../protocol.ts';
 import { AddressPool, infrastructureAddresses } from './addresses.ts';
-import { CreatedMaps } from './created-maps.ts';
 import { hostView, underRoot, type ProvisionConfig } from './config.ts';
+import { CreatedMaps } from './created-maps.ts';
 import {
   DEFAULT_TOOLS,
   addHostAccount,
