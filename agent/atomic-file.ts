@@ -25,7 +25,19 @@ export async function entryExists(file: string): Promise<boolean> {
  * Reads a file the agent keeps (map, record) without following a symlink, with its mode. A link
  * planted in its place would otherwise have root copy any file's content into a readable one.
  */
-export async function readOwnFile(file: string): Promise<{ text: string; mode: number }> {
+export interface OwnFile {
+  text: string;
+  mode: number;
+  /** Who owns it: a rewrite hands the new file to the same owner and group. */
+  owner: FileOwner;
+}
+
+export interface FileOwner {
+  uid: number;
+  gid: number;
+}
+
+export async function readOwnFile(file: string): Promise<OwnFile> {
   let handle;
   try {
     handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -40,7 +52,8 @@ export async function readOwnFile(file: string): Promise<{ text: string; mode: n
     if (!info.isFile()) {
       throw new Error(`${file} is not a regular file; move it away`);
     }
-    return { text: await handle.readFile('utf8'), mode: info.mode & 0o7777 };
+    const owner = { uid: info.uid, gid: info.gid };
+    return { text: await handle.readFile('utf8'), mode: info.mode & 0o7777, owner };
   } finally {
     await handle.close();
   }
@@ -48,13 +61,16 @@ export async function readOwnFile(file: string): Promise<{ text: string; mode: n
 
 /**
  * The one atomic write of the agent, for provisioning (map, records) and the simulator (state,
- * beancounters). `mode` is set on the open handle, so the umask never decides it and the file is
- * never readable beyond `mode`, not even for a moment.
+ * beancounters). `mode` and `owner` are set on the open handle, so the umask never decides the
+ * mode, the file is never readable beyond `mode`, not even for a moment, and a file that was
+ * root:www-data 0640 stays readable by the web server (the rename would otherwise leave the
+ * agent's own root:root).
  */
 export async function writeFileAtomic(
   target: string,
   content: string,
   mode = 0o644,
+  owner?: FileOwner,
 ): Promise<void> {
   const directory = path.dirname(target);
   const temp = path.join(directory, `.${path.basename(target)}.${randomBytes(6).toString('hex')}`);
@@ -65,7 +81,11 @@ export async function writeFileAtomic(
     try {
       await handle.writeFile(content, 'utf8');
 
-      // open() applies the umask; the target's mode must not depend on the daemon's umask.
+      // chown before chmod: chown clears set-id bits. open() applies the umask; the target's
+      // mode must not depend on the daemon's umask.
+      if (owner) {
+        await handle.chown(owner.uid, owner.gid);
+      }
       await handle.chmod(mode);
       await handle.sync();
     } finally {
@@ -77,10 +97,15 @@ export async function writeFileAtomic(
     throw error;
   }
 
-  const dirHandle = await open(directory, 'r');
+  await syncDirectory(directory);
+}
+
+/** fsyncs a directory, so a rename or unlink in it survives a crash. */
+export async function syncDirectory(directory: string): Promise<void> {
+  const handle = await open(directory, 'r');
   try {
-    await dirHandle.sync();
+    await handle.sync();
   } finally {
-    await dirHandle.close();
+    await handle.close();
   }
 }

@@ -19,8 +19,13 @@ export const DEFAULT_LIMITS: Readonly<Record<string, string>> = {
   // The memory the VE is promised and the OOM killer spares.
   vmguarpages: '256M:unlimited',
   oomguarpages: '256M:unlimited',
-  // PostgreSQL's shared buffers; mlock is rare.
-  shmpages: '128M:128M',
+  // Shared memory: SysV IPC, shared anonymous mappings and tmpfs (/dev/shm, /run). PostgreSQL's
+  // default shared_buffers alone is 128 MiB, and its whole segment (WAL buffers, lock table,
+  // per-backend slots) comes to about 145 MiB, so 128M refused the server at start. 256M holds
+  // it with room for tmpfs and a larger shared_buffers, and stays below privvmpages' barrier,
+  // which must hold the same mapping besides Rails. Barrier = limit: there is nothing to gain
+  // from a soft zone, a shared segment is allocated whole at start. mlock is rare.
+  shmpages: '256M:256M',
   lockedpages: '2M:2M',
   // Puma workers, database backends, a compiler run during bundle install.
   numproc: '400:400',

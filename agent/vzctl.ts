@@ -20,7 +20,7 @@ import {
 } from './run.ts';
 import { listTemplates } from './templates.ts';
 import { addVeUser } from './ve-user.ts';
-import { parseVzlist, veRootOf } from './vzlist.ts';
+import { parseVzlist, veRootOf, vzlistAddresses } from './vzlist.ts';
 
 /** vzctl's status for a mounted VE: destroy refuses one ("umount first"). */
 const VZ_FS_MOUNTED = 41;
@@ -75,6 +75,12 @@ class VzctlDriver implements Driver {
   async list(): Promise<VeStatus[]> {
     const result = await this.call(this.options.vzlist, ['-a', '-j'], this.timeouts.queryMs);
     return parseVzlist(result.stdout, this.now());
+  }
+
+  /** Every address of every VE, UUID-named ones included (the provisioning ledger's view). */
+  async addressesInUse(): Promise<string[]> {
+    const result = await this.call(this.options.vzlist, ['-a', '-j'], this.timeouts.queryMs);
+    return vzlistAddresses(result.stdout);
   }
 
   async status(id: number): Promise<VeStatus> {

@@ -1,6 +1,7 @@
 /**
  * Reads `vzlist -a -j`: a JSON array with one object per VE (legacy vzlist.c, vzlist(8)).
- * We use ctid (a number), status, ip (a string array), hostname and uptime (seconds, a float).
+ * We use ctid (a number; a UUID string on VZ7+), status, ip (a string array), hostname and
+ * uptime (seconds, a float).
  */
 import path from 'node:path';
 
@@ -10,7 +11,8 @@ import { AgentCode, type VeStatus } from './protocol.ts';
 /** vzlist states that are not running: mounted and suspended VEs run no processes. */
 const RUNNING = 'running';
 
-export function parseVzlist(text: string, now: Date): VeStatus[] {
+/** The entries of `vzlist -a -j`, or the error that tells why it printed no JSON array. */
+function vzlistEntries(text: string): unknown[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -23,15 +25,39 @@ export function parseVzlist(text: string, now: Date): VeStatus[] {
   if (!Array.isArray(parsed)) {
     throw new DriverError(AgentCode.INTERNAL, ['vzlist -a -j did not print a JSON array']);
   }
+  return parsed;
+}
+
+/** Every address in an entry's `ip` array, without a `/prefix` suffix. */
+function addressesOf(entry: unknown): string[] {
+  const ip = typeof entry === 'object' && entry !== null ? (entry as { ip?: unknown }).ip : null;
+  if (!Array.isArray(ip)) {
+    return [];
+  }
+  return ip
+    .filter((address): address is string => typeof address === 'string')
+    .map((address) => address.replace(/\/.*$/, ''));
+}
+
+export function parseVzlist(text: string, now: Date): VeStatus[] {
   const statuses: VeStatus[] = [];
 
-  for (const entry of parsed) {
+  for (const entry of vzlistEntries(text)) {
     const status = toStatus(entry, now);
     if (status) {
       statuses.push(status);
     }
   }
   return statuses.sort((a, b) => a.id - b.id);
+}
+
+/**
+ * Every address of every VE vzlist lists, running or stopped, a VE with several addresses and
+ * one named by a UUID (VZ7+) included: what the provisioning ledger must never hand out again.
+ * parseVzlist keeps only numeric IDs and the first address, as the VE API shows them.
+ */
+export function vzlistAddresses(text: string): string[] {
+  return vzlistEntries(text).flatMap(addressesOf);
 }
 
 /** One VE, or null for an entry we cannot name by a numeric ID (a VZ7 UUID). */
@@ -45,12 +71,12 @@ function toStatus(entry: unknown, now: Date): VeStatus | null {
     return null;
   }
   const running = ve.status === RUNNING;
-  const firstIp = Array.isArray(ve.ip) && typeof ve.ip[0] === 'string' ? ve.ip[0] : null;
+  const [firstIp] = addressesOf(ve);
 
   return {
     id,
     state: running ? 'running' : 'stopped',
-    address: firstIp ? firstIp.replace(/\/.*$/, '') : null,
+    address: firstIp ?? null,
     hostname: typeof ve.hostname === 'string' && ve.hostname !== '' ? ve.hostname : null,
     startedAt: running && typeof ve.uptime === 'number' ? startTime(now, ve.uptime) : null,
   };

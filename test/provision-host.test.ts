@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -125,6 +125,10 @@ describe('create and remove under a scratch root', () => {
     await provisioner.create(101, TEMPLATE, 'alice');
     const shell = path.join(root, 'usr/local/lib/crewvz/shells/alice');
     const prefix = [
+      '-F',
+      '/dev/null',
+      '-o',
+      'BatchMode=yes',
       '-i',
       '/var/lib/crewvz/keys/alice',
       '-o',
@@ -147,6 +151,24 @@ describe('create and remove under a scratch root', () => {
     const command = 'echo "a  b"; ls $HOME -l';
     const withCommand = await run(shell, ['-c', command]);
     assert.deepEqual(withCommand.stdout.split('\n').slice(0, -1), [...prefix, command]);
+  });
+
+  it('writes a login shell that reads no ssh config and never prompts', () => {
+    const script = loginShellScript({
+      username: 'alice',
+      address: '10.0.5.2',
+      privateKey: '/k/alice',
+      knownHosts: '/k/alice.known_hosts',
+      ssh: '/usr/bin/ssh',
+    });
+    const execs = script.split('\n').filter((line) => line.trim().startsWith('exec '));
+
+    assert.equal(execs.length, 2);
+    for (const line of execs) {
+      const options = line.slice(0, line.indexOf(' -- '));
+      assert.match(options, /^\s*exec \/usr\/bin\/ssh -F \/dev\/null -o BatchMode=yes -i /);
+      assert.match(options, / -o IdentitiesOnly=yes /);
+    }
   });
 
   it('refuses to write anything but whitelisted values into a login shell', () => {
@@ -191,6 +213,28 @@ describe('create and remove under a scratch root', () => {
 
     const again = await provisioner.create(102, TEMPLATE, 'bob');
     assert.equal(again.address, '10.0.5.2');
+  });
+
+  it("gives a removed user's next owner fresh keys and none of the old files", async () => {
+    const { root, driver, provisioner } = node;
+    const keys = path.join(root, 'var/lib/crewvz/keys');
+    await provisioner.create(101, TEMPLATE, 'alice');
+    const oldPrivate = await readFile(path.join(keys, 'alice'), 'utf8');
+    const oldPublic = await readFile(path.join(keys, 'alice.pub'), 'utf8');
+    // What the old owner's logins left: the VE's host key.
+    await writeFile(path.join(keys, 'alice.known_hosts'), '10.0.5.2 ssh-ed25519 AAAAold\n');
+    await provisioner.remove(101);
+
+    await provisioner.create(102, TEMPLATE, 'alice');
+    const newPrivate = await readFile(path.join(keys, 'alice'), 'utf8');
+    const newPublic = await readFile(path.join(keys, 'alice.pub'), 'utf8');
+
+    assert.notEqual(newPrivate, oldPrivate);
+    assert.notEqual(newPublic, oldPublic);
+    assert.equal(await readFile(path.join(keys, 'alice.known_hosts'), 'utf8'), '');
+    assert.equal(driver.ves.get(102)?.users.get('alice'), newPublic.trim());
+    assert.deepEqual((await readdir(keys)).sort(), ['alice', 'alice.known_hosts', 'alice.pub']);
+    assert.deepEqual((await provisioner.records.list()).map((record) => record.id), [102]);
   });
 
   it('keeps the record when a piece cannot be removed, so remove can be run again', async () => {
@@ -325,13 +369,15 @@ describe('address ledger', () => {
   });
 
   it('never reuses the address of a stopped VE', async () => {
-    const { driver, provisioner } = await makeNode('10.0.5.1-10.0.5.3');
+    // The nameserver 10.0.5.1 is outside the pool, so only the driver's view and the records
+    // decide what is taken.
+    const { driver, provisioner } = await makeNode('10.0.5.2-10.0.5.4');
     driver.ves.set(150, {
       spec: {
         id: 150,
         template: TEMPLATE,
         hostname: 'made-by-hand',
-        address: '10.0.5.1',
+        address: '10.0.5.2',
         nameservers: [],
         searchdomain: null,
         limits: {},
@@ -341,14 +387,16 @@ describe('address ledger', () => {
     });
 
     const first = await provisioner.create(101, TEMPLATE, 'alice');
-    assert.equal(first.address, '10.0.5.2');
+    assert.equal(first.address, '10.0.5.3');
+    // A stopped VE whose record is gone (made by an older agent, say): only the driver knows.
     await driver.stop(101);
+    await provisioner.records.delete(101);
 
     const second = await provisioner.create(102, TEMPLATE, 'bob');
-    assert.equal(second.address, '10.0.5.3');
+    assert.equal(second.address, '10.0.5.4');
     await assert.rejects(provisioner.create(103, TEMPLATE, 'carol'), {
       step: 'reserve address',
-      message: /no free address left in network\.pool 10\.0\.5\.1-10\.0\.5\.3/,
+      message: /no free address left in network\.pool 10\.0\.5\.2-10\.0\.5\.4/,
     });
   });
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { readdirSync, statSync } from 'node:fs';
+import { mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -141,6 +142,59 @@ describe('template sync over HTTPS', () => {
     const cached = await readFile(path.join(cacheDir, 'debian-12.tar.gz'), 'utf8');
     assert.equal(cached, 'previous good copy');
     assert.deepEqual(await readdir(cacheDir), ['debian-12.tar.gz']);
+  });
+
+  it('fsyncs the whole download under its temporary name before renaming it', async (t) => {
+    served.files.set('debian-12.tar.gz', good);
+    served.index = [entry('debian-12.tar.gz', good)];
+
+    // What the cache holds at each fsync: a synced file with the full size and no cache name yet
+    // means the data was on disk before the rename.
+    const probe = await open(path.join(cacheDir, '.probe'), 'w');
+    const fileHandle = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+    await probe.close();
+    await rm(path.join(cacheDir, '.probe'));
+    const realSync = fileHandle.sync;
+    const seen: Array<Record<string, number>> = [];
+    t.mock.method(fileHandle, 'sync', function (this: unknown) {
+      const sizes = readdirSync(cacheDir).map((name) => {
+        return [name, statSync(path.join(cacheDir, name)).size] as const;
+      });
+      seen.push(Object.fromEntries(sizes));
+      return realSync.call(this);
+    });
+
+    assert.deepEqual((await sync()).added, ['debian-12.tar.gz']);
+    const beforeRename = seen.find((files) => {
+      const names = Object.keys(files);
+      return names.length === 1 && /^\.debian-12\.tar\.gz\.[0-9a-f]+\.part$/.test(names[0] ?? '');
+    });
+    assert.ok(beforeRename, `no fsync of the complete temporary file: ${JSON.stringify(seen)}`);
+    assert.deepEqual(Object.values(beforeRename), [good.length]);
+  });
+
+  it('refuses a name index.json lists twice, reporting it and keeping the cache', async () => {
+    await writeFile(path.join(cacheDir, 'debian-12.tar.gz'), 'previous good copy');
+    const other = Buffer.from('another build');
+    served.files.set('debian-12.tar.gz', good);
+    served.files.set('fine.tar.xz', good);
+    served.index = [
+      entry('debian-12.tar.gz', good),
+      entry('fine.tar.xz', good),
+      entry('debian-12.tar.gz', other),
+    ];
+
+    const result = await sync();
+    assert.deepEqual(result.added, ['fine.tar.xz']);
+    assert.deepEqual(result.updated, []);
+    assert.deepEqual(result.failed, [
+      {
+        name: 'debian-12.tar.gz',
+        reason: 'index.json lists it 2 times; list each template once',
+      },
+    ]);
+    const cached = await readFile(path.join(cacheDir, 'debian-12.tar.gz'), 'utf8');
+    assert.equal(cached, 'previous good copy');
   });
 
   it('refuses a server whose certificate the configured CA did not sign', async () => {

@@ -52,6 +52,10 @@ export function loginShellScript(spec: LoginShellSpec): string {
   check(spec);
   const ssh = [
     spec.ssh,
+    // No ssh_config at all, the account's own ~/.ssh/config included: only the options below.
+    '-F /dev/null',
+    // A refused key or a changed host key fails at once instead of prompting or hanging.
+    '-o BatchMode=yes',
     `-i ${spec.privateKey}`,
     '-o StrictHostKeyChecking=accept-new',
     `-o UserKnownHostsFile=${spec.knownHosts}`,

@@ -18,6 +18,7 @@ import { DriverError, type Driver } from '../driver.ts';
 import { AgentCode, type VeStatus } from '../protocol.ts';
 import { AddressPool, infrastructureAddresses } from './addresses.ts';
 import { hostView, underRoot, type ProvisionConfig } from './config.ts';
+import { CreatedMaps } from './created-maps.ts';
 import {
   DEFAULT_TOOLS,
   addHostAccount,
@@ -39,6 +40,11 @@ import { runSteps, type Step } from './steps.ts';
 export interface ProvisionDriver
   extends Pick<Driver, 'list' | 'status' | 'create' | 'start' | 'stop' | 'remove'> {
   addUser(id: number, username: string, publicKey: string): Promise<void>;
+  /**
+   * Every address any VE on the node has, all of each VE's addresses and VEs that list() leaves
+   * out (VZ7's UUID-named ones) included. Without it the ledger counts list()'s addresses.
+   */
+  addressesInUse?(): Promise<string[]>;
 }
 
 export interface ProvisionerOptions {
@@ -61,6 +67,7 @@ interface UserPaths {
 export class Provisioner {
   readonly records: RecordStore;
   readonly pool: AddressPool;
+  private readonly createdMaps: CreatedMaps;
   private readonly config: ProvisionConfig;
   private readonly driver: ProvisionDriver;
   private readonly logger: Logger;
@@ -74,16 +81,25 @@ export class Provisioner {
     this.accountTools = { ...DEFAULT_TOOLS, ...options.tools };
     this.sshKeygen = options.tools?.sshKeygen ?? 'ssh-keygen';
     this.records = new RecordStore(options.config.stateDir);
+    this.createdMaps = new CreatedMaps(options.config.stateDir);
 
-    // Stopped VEs are in driver.list() with their saved address, so they keep it. Interfaces
-    // are read at each allocation: an address added to the host later is still never handed out.
+    // Stopped VEs are in the driver's view with all their saved addresses, so they keep them.
+    // Interfaces are read at each allocation: an address added to the host later is still never
+    // handed out.
     const { nameservers } = options.config.network;
     const hostAddresses = options.hostAddresses ?? (() => infrastructureAddresses([]));
     this.pool = new AddressPool(options.config.network.pool, [
-      async () => (await this.driver.list()).map((ve) => ve.address),
+      () => this.addressesInUse(),
       async () => (await this.records.list()).map((record) => record.address),
       async () => [...infrastructureAddresses(nameservers, {}), ...hostAddresses()],
     ]);
+  }
+
+  private async addressesInUse(): Promise<Array<string | null>> {
+    if (this.driver.addressesInUse) {
+      return this.driver.addressesInUse();
+    }
+    return (await this.driver.list()).map((ve) => ve.address);
   }
 
   private pathsFor(username: string): UserPaths {
@@ -156,8 +172,8 @@ export class Provisioner {
       },
       {
         name: 'map entry',
-        do: () => addMapEntry(paths.mapFile, username, state.address),
-        undo: () => removeMapEntry(paths.mapFile, username, state.address),
+        do: () => addMapEntry(paths.mapFile, username, state.address, this.createdMaps),
+        undo: () => removeMapEntry(paths.mapFile, username, state.address, this.createdMaps),
       },
       {
         name: 'vzctl start',
@@ -273,6 +289,7 @@ export class Provisioner {
     return removeProvisioned(id, {
       driver: this.driver,
       records: this.records,
+      createdMaps: this.createdMaps,
       accountTools: this.accountTools,
       logger: this.logger.child({ ve: id }),
     });

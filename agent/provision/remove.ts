@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 
 import { DriverError, type Driver } from '../driver.ts';
 import { AgentCode, type VeStatus } from '../protocol.ts';
+import type { CreatedMaps } from './created-maps.ts';
 import { removeHostAccount, type AccountTools } from './host-account.ts';
 import type { RecordStore } from './records.ts';
 import { removeMapEntry } from './rewrite-map.ts';
@@ -33,6 +34,8 @@ export async function statusOrAbsent(
 export interface RemoveContext {
   driver: Pick<Driver, 'status' | 'stop' | 'remove'>;
   records: RecordStore;
+  /** Map files the agent made: the last removal deletes them again. */
+  createdMaps?: CreatedMaps;
   accountTools: AccountTools;
   logger: Logger;
 }
@@ -70,7 +73,9 @@ export async function removeProvisioned(id: number, context: RemoveContext): Pro
   };
 
   const { username, address } = record;
-  await attempt('map entry', () => removeMapEntry(record.mapFile, username, address));
+  await attempt('map entry', () =>
+    removeMapEntry(record.mapFile, username, address, context.createdMaps),
+  );
   await attempt('host account', () =>
     removeHostAccount(record.root, username, context.accountTools),
   );

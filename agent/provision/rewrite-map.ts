@@ -4,11 +4,12 @@
  * so it is always replaced atomically; comments, blank lines and lines crewvz did not write stay
  * exactly as they were. Writers of one file queue behind each other.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 
-import { readOwnFile, writeFileAtomic } from '../atomic-file.ts';
+import { readOwnFile, syncDirectory, writeFileAtomic, type FileOwner } from '../atomic-file.ts';
 import { KeyedMutex } from '../mutex.ts';
+import type { CreatedMaps } from './created-maps.ts';
 
 /** Readable by the web server, which does not run as root. */
 const MAP_MODE = 0o644;
@@ -27,41 +28,59 @@ function entryOf(line: string): [string, string] | null {
   return key !== undefined && value !== undefined ? [key, value] : null;
 }
 
-async function readMap(file: string): Promise<{ lines: string[]; mode: number }> {
+interface MapText {
+  lines: string[];
+  mode: number;
+  /** Unknown for a file that does not exist yet: it will be the agent's (root's). */
+  owner?: FileOwner;
+  exists: boolean;
+  /** Whether the last line ends with a newline; a file without one is written back without. */
+  finalNewline: boolean;
+}
+
+async function readMap(file: string): Promise<MapText> {
   try {
-    const { text, mode } = await readOwnFile(file);
+    const { text, mode, owner } = await readOwnFile(file);
     const lines = text.split('\n');
 
     // A trailing newline yields one empty last element; it comes back on write.
     if (lines.at(-1) === '') {
       lines.pop();
     }
-    return { lines, mode };
+    return { lines, mode, owner, exists: true, finalNewline: text === '' || text.endsWith('\n') };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      return { lines: [], mode: MAP_MODE };
+      return { lines: [], mode: MAP_MODE, exists: false, finalNewline: true };
     }
     throw error;
   }
 }
 
-async function rewrite(file: string, edit: (lines: string[]) => string[] | null): Promise<void> {
-  await locks.run(path.resolve(file), async () => {
-    const { lines, mode } = await readMap(file);
-    const edited = edit(lines);
-
-    if (edited === null) {
-      return;
-    }
-    await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
-    await writeFileAtomic(file, edited.map((line) => `${line}\n`).join(''), mode);
-  });
+function mapContent(map: MapText, lines: string[]): string {
+  const text = lines.join('\n');
+  return lines.length > 0 && map.finalNewline ? `${text}\n` : text;
 }
 
-/** Adds `USERNAME ADDRESS`; a username that already has a line is refused, not overwritten. */
-export async function addMapEntry(file: string, username: string, address: string): Promise<void> {
-  await rewrite(file, (lines) => {
-    const clash = lines.map(entryOf).find((entry) => entry?.[0] === username);
+/** Deletes the map file and makes its removal durable, as writeFileAtomic does a rename. */
+async function deleteMap(file: string): Promise<void> {
+  await rm(file, { force: true });
+  await syncDirectory(path.dirname(file));
+}
+
+/**
+ * Adds `USERNAME ADDRESS`; a username that already has a line is refused, not overwritten. When
+ * there is no map file yet, `created` notes that the agent made it (before it exists, so a crash
+ * can never leave a made file unnoted).
+ */
+export async function addMapEntry(
+  file: string,
+  username: string,
+  address: string,
+  created?: CreatedMaps,
+): Promise<void> {
+  await locks.run(path.resolve(file), async () => {
+    const map = await readMap(file);
+    const clash = map.lines.map(entryOf).find((entry) => entry?.[0] === username);
 
     if (clash) {
       throw new Error(
@@ -69,22 +88,41 @@ export async function addMapEntry(file: string, username: string, address: strin
           'remove that line or pick another username',
       );
     }
-    return [...lines, `${username} ${address}`];
+    if (!map.exists) {
+      await created?.add(file);
+    }
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+    const content = mapContent(map, [...map.lines, `${username} ${address}`]);
+    await writeFileAtomic(file, content, map.mode, map.owner);
   });
 }
 
-/** Removes the line mapping `username` to `address`; a line pointing elsewhere is kept. */
+/**
+ * Removes the line mapping `username` to `address`; a line pointing elsewhere is kept. A map
+ * file that `created` says the agent made is deleted once no line at all is left in it.
+ */
 export async function removeMapEntry(
   file: string,
   username: string,
   address: string,
+  created?: CreatedMaps,
 ): Promise<void> {
-  await rewrite(file, (lines) => {
-    const kept = lines.filter((line) => {
+  await locks.run(path.resolve(file), async () => {
+    const map = await readMap(file);
+    const kept = map.lines.filter((line) => {
       const entry = entryOf(line);
       return !(entry?.[0] === username && entry[1] === address);
     });
-    return kept.length === lines.length ? null : kept;
+    if (kept.length === map.lines.length) {
+      return;
+    }
+
+    if (kept.length === 0 && created && (await created.has(file))) {
+      await deleteMap(file);
+      await created.delete(file);
+      return;
+    }
+    await writeFileAtomic(file, mapContent(map, kept), map.mode, map.owner);
   });
 }
 

@@ -6,13 +6,14 @@
  * reported by name and the rest carry on.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 
+import { syncDirectory } from '../atomic-file.ts';
 import { redactUrlCredentials, redactedMessage } from '../redact.ts';
 import type { SyncResult } from '../protocol.ts';
 import { templateName } from '../templates.ts';
@@ -128,6 +129,33 @@ function checker(entry: TemplateEntry): { stream: Transform; result: () => [numb
   return { stream, result: () => [bytes, hash.digest('hex')] };
 }
 
+/** Copies the template into `temp`, checks size and sha256, and fsyncs it. */
+async function download(options: SyncOptions, entry: TemplateEntry, temp: string) {
+  const input: Readable = isHttps(options.source)
+    ? await httpsGet(sourceUrl(options.source, entry.name), options.ca)
+    : createReadStream(path.join(options.source, entry.name));
+  const check = checker(entry);
+  // 'wx' is O_CREAT|O_EXCL: nothing already at the temporary name is ever written through.
+  await pipeline(input, check.stream, createWriteStream(temp, { flags: 'wx', mode: 0o644 }));
+
+  const [bytes, sha256] = check.result();
+  if (bytes !== entry.size) {
+    throw new Error(`truncated: got ${bytes} of ${entry.size} bytes`);
+  }
+  if (sha256 !== entry.sha256) {
+    throw new Error(`sha256 is ${sha256}, index.json says ${entry.sha256}`);
+  }
+
+  // On disk before the rename: a crash must never leave the cache name on a short file. fsync
+  // flushes the file, whichever descriptor it is called on.
+  const handle = await open(temp, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Copies one template to a temporary name, checks it and renames it into the cache. */
 async function fetchOne(options: SyncOptions, entry: TemplateEntry): Promise<void> {
   const target = path.join(options.cacheDir, entry.name);
@@ -135,24 +163,13 @@ async function fetchOne(options: SyncOptions, entry: TemplateEntry): Promise<voi
   const temp = path.join(options.cacheDir, `.${entry.name}.${suffix}.part`);
 
   try {
-    const input: Readable = isHttps(options.source)
-      ? await httpsGet(sourceUrl(options.source, entry.name), options.ca)
-      : createReadStream(path.join(options.source, entry.name));
-    const check = checker(entry);
-    await pipeline(input, check.stream, createWriteStream(temp, { flags: 'wx', mode: 0o644 }));
-
-    const [bytes, sha256] = check.result();
-    if (bytes !== entry.size) {
-      throw new Error(`truncated: got ${bytes} of ${entry.size} bytes`);
-    }
-    if (sha256 !== entry.sha256) {
-      throw new Error(`sha256 is ${sha256}, index.json says ${entry.sha256}`);
-    }
+    await download(options, entry, temp);
     await rename(temp, target);
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
   }
+  await syncDirectory(options.cacheDir);
 }
 
 async function loadIndex(options: SyncOptions): Promise<TemplateEntry[]> {
@@ -176,6 +193,18 @@ async function cachedMatches(file: string, entry: TemplateEntry): Promise<boolea
   return (await hashFile(file)) === entry.sha256;
 }
 
+/**
+ * Names index.json lists more than once, with how often. Which of the entries to trust is
+ * anyone's guess, so none is: the cached copy stays and the name is reported.
+ */
+function duplicateNames(index: TemplateEntry[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const { name } of index) {
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+  }
+  return new Map([...counts].filter(([, count]) => count > 1));
+}
+
 /** Syncs every template in the source; a failure of one is reported and the rest carry on. */
 export async function syncTemplates(options: SyncOptions): Promise<SyncResult> {
   if (!isHttps(options.source) && !path.isAbsolute(options.source)) {
@@ -187,7 +216,14 @@ export async function syncTemplates(options: SyncOptions): Promise<SyncResult> {
     const result: SyncResult = { added: [], updated: [], unchanged: [], failed: [] };
     await mkdir(options.cacheDir, { recursive: true, mode: 0o755 });
 
-    for (const entry of index) {
+    const duplicates = duplicateNames(index);
+    for (const [name, count] of duplicates) {
+      const reason = `index.json lists it ${count} times; list each template once`;
+      options.logger.warn({ template: name, count }, 'template listed more than once; skipped');
+      result.failed.push({ name, reason });
+    }
+
+    for (const entry of index.filter(({ name }) => !duplicates.has(name))) {
       const logger = options.logger.child({ template: entry.name });
       const cached = await cachedMatches(path.join(options.cacheDir, entry.name), entry);
       if (cached === true) {
