@@ -96,6 +96,9 @@ describe('create and remove under a scratch root', () => {
     assert.equal(account.comment, 'crewvz');
     assert.equal(account.shell, '/usr/local/lib/crewvz/shells/alice');
     assert.notEqual(account.uid, 0);
+    // '*': no password logs in, yet the account is not locked, so sshd takes the student's key.
+    const shadow = await readFile(path.join(root, 'etc/shadow'), 'utf8');
+    assert.match(shadow, /^alice:\*:/m);
 
     const keys = path.join(root, 'var/lib/crewvz/keys/alice');
     const owned = { uid: account.uid, gid: account.gid };
@@ -398,6 +401,21 @@ describe('address ledger', () => {
       step: 'reserve address',
       message: /no free address left in network\.pool 10\.0\.5\.2-10\.0\.5\.4/,
     });
+  });
+
+  it("refuses a username whose login key no record lists, leaving it and all else", async () => {
+    const { root, driver, provisioner } = await makeNode();
+    const stale = path.join(root, 'etc/crewvz/authorized_keys/alice');
+    await mkdir(path.dirname(stale), { recursive: true });
+    await writeFile(stale, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOld old@owner\n');
+    const before = await snapshotFiles(root);
+
+    await assert.rejects(provisioner.create(101, TEMPLATE, 'alice'), {
+      step: 'reserve address',
+      message: /authorized_keys\/alice already exists; remove the old owner's files/,
+    });
+    assert.deepEqual([...driver.ves.keys()], []);
+    assert.deepEqual(await snapshotFiles(root), before);
   });
 
   it('refuses a username that already owns a VE before touching anything', async () => {

@@ -21,6 +21,8 @@ export const ACCOUNT_COMMENT = 'crewvz';
 export const ACCOUNT_GROUP = 'crewvz';
 
 /** useradd: the username is already in use. */
+/** The shadow password field of a host account: no password login, yet not locked. */
+const NO_PASSWORD = '*';
 const USERADD_EXISTS = 9;
 /** userdel: the user does not exist. */
 const USERDEL_NO_USER = 6;
@@ -136,7 +138,9 @@ export async function addHostAccount(
 ): Promise<HostAccount> {
   return passwdLock.run(async () => {
     const madeGroup = await ensureGroup(root, tools);
-    const args = ['--prefix', root, '-M', '-s', shell, '-c', ACCOUNT_COMMENT];
+    // '*' (no password matches it) rather than useradd's '!' (locked): sshd refuses every login
+    // of a locked account when UsePAM is off, the student's own key included.
+    const args = ['--prefix', root, '-M', '-p', NO_PASSWORD, '-s', shell, '-c', ACCOUNT_COMMENT];
     const result = await run(tools.useradd, [...args, '-G', ACCOUNT_GROUP, username], {
       timeoutMs: QUERY_TIMEOUT_MS,
     });

@@ -14,10 +14,16 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 
+import { entryExists } from '../atomic-file.ts';
 import { DriverError, type Driver } from '../driver.ts';
 import { AgentCode, type VeStatus } from '../protocol.ts';
 import { AddressPool, infrastructureAddresses } from './addresses.ts';
-import { hostView, underRoot, type ProvisionConfig } from './config.ts';
+import {
+  authorizedKeysDirectory,
+  hostView,
+  underRoot,
+  type ProvisionConfig,
+} from './config.ts';
 import { CreatedMaps } from './created-maps.ts';
 import {
   DEFAULT_TOOLS,
@@ -202,6 +208,14 @@ export class Provisioner {
         if (other.username === username) {
           throw new Error(`${username} already owns VE ${other.id} on this node`);
         }
+      }
+      // A login key no record lists (left by hand, or by a lost record) would let its holder in
+      // as the new owner until they send their own: refuse, as for the other files.
+      const loginKey = path.join(authorizedKeysDirectory(this.config), username);
+      if (await entryExists(loginKey)) {
+        throw new Error(
+          `${loginKey} already exists; remove the old owner's files before reusing ${username}`,
+        );
       }
 
       const record: ProvisionRecord = {
