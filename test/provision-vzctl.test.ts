@@ -99,4 +99,22 @@ describe('provisioning over the vzctl driver and the fake vzctl', () => {
     );
     assert.deepEqual(left, [], 'the map file the first create made is gone too');
   });
+
+  it('stops a running VE once on remove, then destroys it', async () => {
+    await provisioner.create(103, 'debian-12', 'carol');
+    const mark = (await vzctlCalls()).length;
+
+    await provisioner.remove(103);
+    const actions = (await vzctlCalls()).slice(mark)
+      .filter((argv) => argv[1] !== 'status')
+      .map((argv) => argv[1]);
+    assert.deepEqual(actions, ['stop', 'destroy']);
+  });
 });
+
+/** The fake vzctl's calls (vzlist's left out), one argv each, oldest first. */
+async function vzctlCalls(): Promise<string[][]> {
+  const text = await readFile(path.join(fakeDir, 'calls.log'), 'utf8');
+  return text.trim().split('\n').map((line) => JSON.parse(line) as string[])
+    .filter((argv) => path.basename(argv[0] ?? '') === 'vzctl');
+}

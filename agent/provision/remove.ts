@@ -32,7 +32,7 @@ export async function statusOrAbsent(
 }
 
 export interface RemoveContext {
-  driver: Pick<Driver, 'status' | 'stop' | 'remove'>;
+  driver: Pick<Driver, 'status' | 'remove'>;
   records: RecordStore;
   /** Map files the agent made: the last removal deletes them again. */
   createdMaps?: CreatedMaps;
@@ -40,13 +40,14 @@ export interface RemoveContext {
   logger: Logger;
 }
 
-/** A failure here is vzctl's and is answered as such; no host piece is touched before it. */
+/**
+ * A failure here is vzctl's and is answered as such; no host piece is touched before it. The
+ * driver's remove stops a running VE itself: a stop here too would run `vzctl stop` twice and
+ * could take the remove past its answer limit.
+ */
 async function destroyVe(driver: RemoveContext['driver'], id: number): Promise<void> {
   const status = await statusOrAbsent(driver, id);
 
-  if (status.state === 'running') {
-    await driver.stop(id);
-  }
   if (status.state !== 'absent') {
     await driver.remove(id);
   }

@@ -98,10 +98,11 @@ export class FakeProvisionDriver implements ProvisionDriver {
     return this.statusOf(id);
   }
 
+  /** As both real drivers do: a running VE is stopped first, then destroyed. */
   async remove(id: number): Promise<void> {
     const ve = this.existing(id);
     if (ve.running) {
-      throw new DriverError(32, ['Container is currently running. Stop it first.']);
+      await this.stop(id);
     }
     this.failIfAsked('remove');
     this.ves.delete(id);
