@@ -61,8 +61,10 @@ export class Provisioner {
       if (request.state === 'approved') {
         this.move(request, 'approved', 'provisioning', actor, null);
       }
+      let created: VeStatus | undefined;
       try {
-        await nodes.call(node, 'create', [veId, template, request.username]);
+        [created] = (await nodes.call(node, 'create', [veId, template, request.username])) as
+          [VeStatus?];
       } catch (error) {
         await this.createFailed(request, actor, error, progress, tellRequester);
         return;
@@ -73,7 +75,7 @@ export class Provisioner {
         lines: [`VE ${veId} is active on ${node} (request #${id}, login ${request.username})`],
       });
       if (activated) {
-        await this.tellLogin(request);
+        await this.tellLogin(request, created?.address ?? null);
       }
     } finally {
       this.busy.delete(id);
@@ -158,13 +160,13 @@ export class Provisioner {
     });
   }
 
-  /** Privately, to the owner: how to reach the new VE. */
-  private async tellLogin(request: VeRequest): Promise<void> {
+  /** Privately, to the owner: how to reach the new VE (`address` from the node's answer). */
+  private async tellLogin(request: VeRequest, address: string | null): Promise<void> {
     const { veId, node } = request as VeRequest & { veId: number; node: string };
     const login = this.options.nodes.loginFor(node);
     await this.options.notifier.toUser(
       request.requester,
-      loginMessage(veId, request.username, login),
+      loginMessage(veId, request.username, login, address),
     );
   }
 
@@ -254,7 +256,7 @@ export class Provisioner {
         lines: [`VE ${request.veId} is active on ${request.node} (request #${request.id})`],
       });
       if (activated) {
-        await this.tellLogin(request);
+        await this.tellLogin(request, status.address);
       }
     }
   }

@@ -1,7 +1,8 @@
 /**
  * The new owner hears privately how to log in once the VE is active: `ssh USER@SSHHOST` and,
- * when the node has a web domain, http://USER.WEBDOMAIN/. Two real agent children: node1 has
- * sshHost and webDomain in the bot config, node2 neither (its name is the ssh host).
+ * when the node has a web domain, http://USER.WEBDOMAIN/. Two real provisioning agent children
+ * (scratch roots): node1 has sshHost and webDomain in the bot config, node2 neither (its name is
+ * the ssh host). A third agent that makes no host accounts gives no login to tell of.
  */
 import assert from 'node:assert/strict';
 import { cp, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
@@ -16,15 +17,27 @@ import { ConfigError } from '../src/errors.ts';
 import { silentLogger } from '../src/log.ts';
 import { startAgentChild, startBotRig, type AgentChild, type BotRig } from './helpers/bot-rig.ts';
 import { makeTestPki } from './helpers/pki.ts';
+import { makeScratchRoot, removeScratchRoot } from './helpers/scratch-root.ts';
 
 const CREW = 'irc:crew1';
 // Not shell:admin: 'admin' is a reserved login name, and this admin files a VE of its own.
 const ADMIN = 'shell:ada';
 
 let dir: string;
+let roots: string[] = [];
 let node1: AgentChild;
 let node2: AgentChild;
 let rig: BotRig;
+
+/** What an agent needs to provision: an address pool, and a scratch root for host files. */
+async function provisioning(): Promise<Record<string, unknown>> {
+  const root = await makeScratchRoot();
+  roots.push(root);
+  return {
+    root,
+    network: { pool: '10.0.5.0/28', nameservers: ['10.0.5.1'], domain: 'vz.example.edu' },
+  };
+}
 
 /** Everything the bot sent `identity` privately, unprompted. */
 function privateTo(identity: string): Reply[] {
@@ -47,8 +60,8 @@ before(async () => {
   await writeFile(path.join(pki2, 'node2.crt'), pki.node2.cert);
   await writeFile(path.join(pki2, 'node2.key'), pki.node2.key, { mode: 0o600 });
 
-  node1 = await startAgentChild();
-  node2 = await startAgentChild({ name: 'node2', pki: pki2 });
+  node1 = await startAgentChild(await provisioning());
+  node2 = await startAgentChild({ name: 'node2', pki: pki2, ...(await provisioning()) });
   rig = await startBotRig({
     port: node1.port,
     config: {
@@ -71,6 +84,8 @@ after(async () => {
   await node2?.cleanup();
   await rm(rig?.dir ?? '', { recursive: true, force: true });
   await rm(dir, { recursive: true, force: true });
+  await Promise.all(roots.map((root) => removeScratchRoot(root)));
+  roots = [];
 });
 
 describe('login instructions for a new VE', () => {
@@ -90,15 +105,6 @@ describe('login instructions for a new VE', () => {
       'its web address: http://bob.vz.example.edu/',
     ]);
     assert.deepEqual(privateTo(CREW), []);
-  });
-
-  test('!ve key on a node that makes no host accounts says so', async () => {
-    // This agent has no authorize command at all, so the key is never looked at.
-    const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDRtP6wdJ7pIlVGzpJu9MHVMI6ZDXJZ+x5RlfdT/1f5I';
-    assert.deepEqual(await rig.say('shell:bob', `!ve key 101 ${key}`), [
-      'node node1 takes no login keys: its agent makes no host accounts (no network.pool in ' +
-        'its config); ask the crew',
-    ]);
   });
 
   test('a node without sshHost is reached by its name, with no web address', async () => {
@@ -141,6 +147,44 @@ describe('login instructions for a new VE', () => {
     const told = privateTo('shell:carol').map((reply) => reply.lines.join('\n'));
     assert.ok(told.some((text) => /creating VE 103 on node1 failed/.test(text)));
     assert.ok(!told.some((text) => /log in with/.test(text)), told.join('\n'));
+  });
+});
+
+describe('a node whose agent makes no host accounts', () => {
+  let agent: AgentChild;
+  let plain: BotRig;
+
+  before(async () => {
+    agent = await startAgentChild();
+    plain = await startBotRig({ port: agent.port });
+  });
+
+  after(async () => {
+    await plain?.stop();
+    await agent?.cleanup();
+    await rm(plain?.dir ?? '', { recursive: true, force: true });
+  });
+
+  test('gives no ssh login to tell of, and !ve key says why', async () => {
+    const filed = (await plain.say('shell:bob', '!ve create')).join('\n');
+    const id = /request #(\d+) filed/.exec(filed)?.[1];
+    assert.ok(id, filed);
+    assert.match((await plain.say(CREW, `!approve ${id}`)).join('\n'), /VE 101 is active/);
+
+    const told = plain.adapter.sent
+      .filter((s) => s.destination.kind === 'user' && s.destination.identity === 'shell:bob')
+      .map((s) => s.reply.lines);
+    assert.deepEqual(told.at(-1), [
+      'your VE 101 is ready; it has no ssh login, since its node makes no host accounts (no ' +
+        'address pool in its agent config): ask the crew',
+    ]);
+
+    // This agent has no authorize command at all, so the key is never looked at.
+    const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDRtP6wdJ7pIlVGzpJu9MHVMI6ZDXJZ+x5RlfdT/1f5I';
+    assert.deepEqual(await plain.say('shell:bob', `!ve key 101 ${key}`), [
+      'node node1 takes no login keys: its agent makes no host accounts (no network.pool in ' +
+        'its config); ask the crew',
+    ]);
   });
 });
 
