@@ -12,8 +12,14 @@ import type { Notifier } from './notify.ts';
 import type { Store, VeRequest } from './store/index.ts';
 import { IN_FLIGHT_STATES } from './store/requests.ts';
 
-/** Agent answers that do not tell whether the VE exists: leave the request for reconciling. */
-const UNSURE_CODES: readonly number[] = [AgentCode.VE_BUSY, AgentCode.TIMEOUT];
+/** vzctl's status when another vzctl holds the VE's lock. */
+const VZ_LOCKED = 9;
+
+/**
+ * Answers that do not tell whether the VE exists: leave the request for reconciling. A held
+ * lock (9) is one: after an agent restart, the create it started may still run and finish.
+ */
+const UNSURE_CODES: readonly number[] = [AgentCode.VE_BUSY, AgentCode.TIMEOUT, VZ_LOCKED];
 
 /**
  * True when `status` is the VE the agent made for `username`: create names it USERNAME, or

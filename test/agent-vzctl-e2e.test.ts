@@ -6,7 +6,7 @@
  * leave it as it was, since they must start no process at all.
  */
 import assert from 'node:assert/strict';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,10 +15,10 @@ import { fileURLToPath } from 'node:url';
 import { AgentCode, MAX_LINE_BYTES, type AgentResponse, type VeStatus } from '../agent/protocol.ts';
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.ts';
 import { rawConnect, type RawConnection } from './helpers/agent.ts';
+import { writeFakeVzWrapper } from './helpers/fake-vz-node.ts';
 import { makeTestPki } from './helpers/pki.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const FAKE = path.join(HERE, 'fixtures/fake-vz');
 const CLI = path.join(HERE, '../src/cli.ts');
 const BEANCOUNTERS = path.join(HERE, 'fixtures/beancounters/synthetic-host-last.txt');
 
@@ -27,19 +27,8 @@ let fakeDir: string;
 let agent: AgentProcess;
 let raw: RawConnection;
 
-/** A program that runs `fake` with FAKE_VZ_DIR set, whatever environment it is given. */
-async function wrapper(name: string): Promise<string> {
-  const file = path.join(dir, 'bin', name);
-  const script = [
-    '#!/bin/sh',
-    `FAKE_VZ_DIR='${fakeDir}'`,
-    'export FAKE_VZ_DIR',
-    `exec '${process.execPath}' '${path.join(FAKE, name)}' "$@"`,
-    '',
-  ].join('\n');
-  await writeFile(file, script);
-  await chmod(file, 0o755);
-  return file;
+function wrapper(name: 'vzctl' | 'vzlist'): Promise<string> {
+  return writeFakeVzWrapper(path.join(dir, 'bin'), fakeDir, name);
 }
 
 async function calls(): Promise<string[][]> {

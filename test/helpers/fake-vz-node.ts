@@ -3,7 +3,7 @@
  * host's passwd files under a scratch root, the fake's state in ROOT/vz, one cached template,
  * and a Provisioner whose config makes every vzctl step run (create, set, mount, umount, start).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
@@ -92,4 +92,30 @@ export async function makeFakeVzNode(options: FakeVzNodeOptions = {}): Promise<F
       await removeScratchRoot(root);
     },
   };
+}
+
+/**
+ * A program at BIN/NAME that runs the fake NAME with FAKE_VZ_DIR set, whatever environment the
+ * agent gives it (its runner passes programs a clean one), and with FAKE_VZ_FAIL read from
+ * BIN/fail when that file exists, so a test can switch failures on and off between calls.
+ */
+export async function writeFakeVzWrapper(
+  bin: string,
+  fakeDir: string,
+  name: 'vzctl' | 'vzlist',
+): Promise<string> {
+  const file = path.join(bin, name);
+  const failFile = path.join(bin, 'fail');
+  const script = [
+    '#!/bin/sh',
+    `FAKE_VZ_DIR='${fakeDir}'`,
+    'export FAKE_VZ_DIR',
+    `if [ -f '${failFile}' ]; then FAKE_VZ_FAIL=$(cat '${failFile}'); export FAKE_VZ_FAIL; fi`,
+    `exec '${process.execPath}' '${path.join(FAKE_VZ, name)}' "$@"`,
+    '',
+  ].join('\n');
+  await mkdir(bin, { recursive: true });
+  await writeFile(file, script);
+  await chmod(file, 0o755);
+  return file;
 }
