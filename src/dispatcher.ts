@@ -71,7 +71,7 @@ export class Dispatcher {
     let words: string[] = [];
     let unreadable: UserFacingError | null = null;
     try {
-      words = this.commandWords(text);
+      words = this.commandWords(text, message.text.trim().length);
     } catch (error) {
       if (!(error instanceof UserFacingError)) {
         throw error;
@@ -120,12 +120,12 @@ export class Dispatcher {
 
   /**
    * The words of a command; throws on an unclosed quote or a line too long to be a command
-   * (whatever the adapter let through).
+   * (whatever the adapter let through). The cap counts the whole line as typed, prefix included.
    */
-  private commandWords(text: string): string[] {
-    if (text.length > MAX_COMMAND_CHARS) {
+  private commandWords(text: string, lineLength: number): string[] {
+    if (lineLength > MAX_COMMAND_CHARS) {
       throw new UserFacingError(
-        `command too long (${text.length} characters; at most ${MAX_COMMAND_CHARS})`,
+        `command too long (${lineLength} characters; at most ${MAX_COMMAND_CHARS})`,
       );
     }
     return tokenize(text);

@@ -1,12 +1,28 @@
 /**
  * Splits a command line into words. Single and double quotes group words; a backslash escapes
- * the next character (outside single quotes). Only the first line counts, so a pasted block
- * cannot smuggle a second command.
+ * the next character (outside single quotes). Only the first line counts (up to any CR, LF or
+ * line separator), so a pasted block cannot smuggle a second command.
  */
 import { UserFacingError } from './errors.ts';
 
+/**
+ * Control characters (a lone CR an adapter let through would end the line on IRC, an escape
+ * sequence would paint a terminal) and the bidirectional formatting marks (which make a word
+ * read backwards): none of them has a place in a command, and a word echoed or stored later
+ * must not carry them.
+ */
+const UNPRINTABLE = /[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
+
 export function tokenize(text: string): string[] {
-  const line = text.split(/\r?\n/, 1)[0] ?? '';
+  const line = (text.split(/[\r\n\u2028\u2029]/, 1)[0] ?? '').replace(/\t/g, ' ');
+  const unprintable = line.match(UNPRINTABLE)?.[0];
+  if (unprintable !== undefined) {
+    // Refused, not replaced: a replaced character could turn one identity into another.
+    const code = unprintable.codePointAt(0)?.toString(16).toUpperCase().padStart(4, '0');
+    throw new UserFacingError(
+      `the command holds an unprintable character (U+${code}); type it again without it`,
+    );
+  }
   const words: string[] = [];
   let word = '';
   let inWord = false;
@@ -68,6 +84,6 @@ const ECHO_CHARS = 30;
 
 /** A word typed by someone, cut short and stripped of control characters, to quote in a reply. */
 export function echo(word: string): string {
-  const clean = word.replace(/\p{Cc}/gu, '?');
+  const clean = word.replace(new RegExp(UNPRINTABLE, 'gu'), '?');
   return clean.length > ECHO_CHARS ? `${clean.slice(0, ECHO_CHARS)}…` : clean;
 }

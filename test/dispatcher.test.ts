@@ -122,9 +122,24 @@ describe('dispatcher', () => {
     assert.match(revoked[0] ?? '', /^'!help' is not an identity/);
 
     const control = await rig.say('shell:admin', '!grant shell:a\u0007b crew');
-    assert.match(control[0] ?? '', /^'shell:a\?b' is not an identity/);
+    assert.deepEqual(control, [
+      'the command holds an unprintable character (U+0007); type it again without it',
+    ]);
     const revokeControl = await rig.say('shell:admin', '!revoke shell:a\u001bb');
-    assert.match(revokeControl[0] ?? '', /^'shell:a\?b' is not an identity/);
+    assert.match(revokeControl[0] ?? '', /unprintable character \(U\+001B\)/);
+    assert.equal(rig.bot.services.store.grants.get('shell:a?b'), null);
+  });
+
+  test('refuses control and direction characters anywhere, a lone CR included', async () => {
+    // A CR inside a reason would become a second IRC line, one starting with the prefix.
+    const cr = await rig.say('irc:crew1', '!deny 1 "x\r!grant irc:evil crew"');
+    assert.match(cr[0] ?? '', /^the command holds an unprintable character|unclosed/);
+    const bidi = await rig.say('shell:kim', '!\u202ewhoami');
+    assert.deepEqual(bidi, [
+      'the command holds an unprintable character (U+202E); type it again without it',
+    ]);
+    const tab = await rig.say('shell:kim', '!whoami\t');
+    assert.match(tab[0] ?? '', /^you are shell:kim/);
   });
 
   test('bad arguments get the usage line', async () => {
@@ -145,7 +160,12 @@ describe('dispatcher', () => {
 
   test('one length cap for every adapter; unknown commands echoed short', async () => {
     const long = await rig.say('irc:crew1', `!deny 14 ${'x'.repeat(100_000)}`);
-    assert.deepEqual(long, ['command too long (100008 characters; at most 500)']);
+    assert.deepEqual(long, ['command too long (100009 characters; at most 500)']);
+    // The cap is the whole line as typed, the ! included: 500 pass, 501 do not.
+    const at = (length: number) => `!deny 14 ${'r'.repeat(length - '!deny 14 '.length)}`;
+    assert.doesNotMatch((await rig.say('irc:crew1', at(500)))[0] ?? '', /too long/);
+    assert.deepEqual(await rig.say('irc:crew1', at(501)),
+      ['command too long (501 characters; at most 500)']);
     const unknown = await rig.say('shell:kim', `!${'y'.repeat(100_000)}`);
     assert.match(unknown[0] ?? '', /^command too long/);
     const word = (await rig.say('shell:kim', `!${'z'.repeat(300)} now`))[0] ?? '';
