@@ -17,6 +17,7 @@ import { Provisioner } from './provisioner.ts';
 import { Roles } from './roles.ts';
 import type { Services } from './services.ts';
 import { Store } from './store/index.ts';
+import { takeInstanceLock, type InstanceLock } from './store/instance-lock.ts';
 import { VeOperations } from './ve-ops.ts';
 import type { BeancounterWatcher } from './watcher/watcher.ts';
 import { createBotWatcher } from './watcher/wiring.ts';
@@ -44,6 +45,8 @@ export class Bot {
   private readonly adapters: ChatAdapter[];
   private readonly provisioner: Provisioner;
   private timer: NodeJS.Timeout | null = null;
+  /** This bot's hold on its database: released last, by stop(). */
+  private lock: InstanceLock | null = null;
   private housekeeping: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -106,9 +109,17 @@ export class Bot {
   static async start(options: BotOptions): Promise<Bot> {
     const { config, logger } = options;
     const tls = await loadTlsMaterial(config.pki, 'bot');
-    const store = Store.open(config.database);
+    const lock = takeInstanceLock(config.database);
+    let store: Store;
+    try {
+      store = Store.open(config.database);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
     const nodes = NodePool.connect(config.nodes, tls, logger, options.callTimeoutMs);
     const bot = new Bot(options, store, nodes);
+    bot.lock = lock;
 
     await bot.tidy();
     for (const adapter of bot.adapters) {
@@ -156,6 +167,7 @@ export class Bot {
     await this.housekeeping;
     await this.services.nodes.close();
     this.services.store.close();
+    this.lock?.release();
     this.options.logger.info('bot stopped');
   }
 }

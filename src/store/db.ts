@@ -1,7 +1,8 @@
 /**
  * Opens the bot's SQLite database the one way the bot uses it: WAL so readers never wait on the
  * writer, foreign keys on (SQLite leaves them off by default), a busy timeout so a second process
- * waits a little instead of failing at once, and the migrations applied.
+ * waits a little instead of failing at once, checked to be sound and writable, and the
+ * migrations applied.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -35,15 +36,45 @@ export function openDatabase(file: string, options: OpenOptions = {}): Db {
     );
   }
 
-  db.pragma('journal_mode = WAL');
-  db.pragma('foreign_keys = ON');
-  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-
   try {
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.pragma('journal_mode = WAL');
+    db.pragma('foreign_keys = ON');
+    checkUsable(db, file);
     migrate(db, options.migrations ?? MIGRATIONS);
   } catch (error) {
     db.close();
-    throw error;
+    throw error instanceof CrewvzError ? error : unusable(file, error);
   }
   return db;
+}
+
+/**
+ * Refuses a damaged database, or one the bot cannot write, before anything runs: otherwise a
+ * command would act on a node and then fail to record it, and be answered as failed though done.
+ */
+function checkUsable(db: Db, file: string): void {
+  const verdict = db.pragma('quick_check(1)', { simple: true });
+  if (verdict !== 'ok') {
+    throw new CrewvzError(
+      'crewvz.database',
+      `the database ${file} is damaged (${String(verdict)}); restore it from a backup`,
+    );
+  }
+
+  // A real write, undone: what a full disk or a read-only file refuses.
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    db.pragma(`user_version = ${version}`);
+  }).immediate();
+}
+
+function unusable(file: string, error: unknown): CrewvzError {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new CrewvzError(
+    'crewvz.database',
+    `cannot use the database ${file} (${reason}); check that it is a crewvz database, that ` +
+      'it and its folder are writable, and that the disk has room',
+    { cause: error },
+  );
 }
