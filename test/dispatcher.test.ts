@@ -188,6 +188,8 @@ describe('dispatcher', () => {
     assert.match(student, /!ve create \[template\]\s+ask for a VE/);
     assert.match(student, /!ve remove ID \[confirm\]/);
     assert.match(student, /and 1 more for the crew/);
+    // The mark the `!ve ubc` table really puts at the start of a row in trouble.
+    assert.match(student, /!ve ubc ID\s+.*; \* marks a row in trouble/);
     assert.match((await rig.say('irc:crew1', '!help ve')).join('\n'), /!ve set ID RESOURCE/);
     assert.match((await rig.say('shell:kim', '!help nothing'))[0] ?? '', /no command 'nothing'/);
   });
