@@ -100,6 +100,8 @@ export function parseIrcConfig(value: unknown, keyPath: string): IrcConfig {
   const username = optionalString(obj.username, `${keyPath}.username`) ?? 'crewvz';
 
   const channels = parseChannels(obj.channels, `${keyPath}.channels`);
+  // Left out, the alert channel is the first channel; `alertChannel:` with no value is not.
+  refuseCommentedChannel(obj.alertChannel, `${keyPath}.alertChannel`, '"#crew"');
   const alertChannel = optionalString(obj.alertChannel, `${keyPath}.alertChannel`);
   if (alertChannel !== undefined && !CHANNEL_RE.test(alertChannel)) {
     throw new ConfigError(`${keyPath}.alertChannel must be a channel name such as "#openvz"`);
@@ -147,11 +149,29 @@ function resolveSecret(raw: string, keyPath: string): string {
   return found;
 }
 
+/**
+ * YAML reads an unquoted `#crew` as a comment, so `alertChannel: #crew` arrives as null and
+ * `channels: #lab` or `- #lab` as null too: say so, and how to write it, instead of calling the
+ * key missing.
+ */
+function refuseCommentedChannel(value: unknown, keyPath: string, example: string): void {
+  if (value !== null) {
+    return;
+  }
+  const key = keyPath.slice(keyPath.lastIndexOf('.') + 1).replace(/\[\d+\]$/, '');
+  throw new ConfigError(
+    `${keyPath} has no value: YAML reads an unquoted # as the start of a comment, ` +
+      `so quote channel names, e.g. ${key}: ${example}`,
+  );
+}
+
 function parseChannels(value: unknown, keyPath: string): string[] {
+  refuseCommentedChannel(value, keyPath, '["#lab"]');
   if (!Array.isArray(value) || value.length === 0) {
     throw new ConfigError(`${keyPath} must be a non-empty list of channels, e.g. ["#openvz"]`);
   }
   return value.map((item, index) => {
+    refuseCommentedChannel(item, `${keyPath}[${index}]`, '["#lab"]');
     if (typeof item !== 'string' || !CHANNEL_RE.test(item)) {
       throw new ConfigError(`${keyPath}[${index}] must be a channel name such as "#openvz"`);
     }

@@ -113,7 +113,7 @@ export const veUbc = define({
   name: 've ubc',
   aliases: ['ubc'],
   usage: 've ubc ID',
-  summary: 'resource counters (beancounters) of a VE; ! marks trouble',
+  summary: 'resource counters (beancounters) of a VE; * marks a row in trouble',
   role: 'student',
   args: [VE_ID_ARG],
   mutating: false,

@@ -99,7 +99,7 @@ export class Dispatcher {
       await respond({ lines: [unreadable.message] });
       return;
     }
-    const match = this.lookup(words);
+    const match = this.lookup(words) ?? this.groupHelp(words);
     if (!match) {
       const reply = this.unknown(words);
       this.record(log, actor, 'unknown command', echo(words.join(' ')), 'refused', reply);
@@ -141,9 +141,19 @@ export class Dispatcher {
     return null;
   }
 
+  /** A group name alone (`!ve`) runs `!help ve`, as the README promises. */
+  private groupHelp(words: string[]): Match | null {
+    const group = words[0]?.toLowerCase() ?? '';
+    if (words.length !== 1 || this.subcommands(group).length === 0) {
+      return null;
+    }
+    return this.lookup(['help', group]);
+  }
+
   private unknown(words: string[]): string {
     const first = words[0]?.toLowerCase() ?? '';
     const group = this.names.filter(({ words: name }) => name.length > 1 && name[0] === first);
+    // Reached only in a registry without !help, which groupHelp would otherwise run.
     if (group.length > 0 && words.length === 1) {
       const subcommands = this.subcommands(first).join(', ');
       return `the command ${PREFIX}${echo(first)} needs one of: ${subcommands}`;

@@ -74,14 +74,13 @@ describe('dispatcher', () => {
   test('an unknown command suggests the closest ones', async () => {
     assert.match((await rig.say('shell:kim', '!aprove 3'))[0] ?? '', /did you mean !approve/);
     assert.match((await rig.say('shell:kim', '!ve craete'))[0] ?? '', /did you mean !ve create/);
-    assert.match((await rig.say('shell:kim', '!ve'))[0] ?? '', /!ve needs one of: create, list/);
     assert.match((await rig.say('shell:kim', '!xyzzy'))[0] ?? '', /!help lists the commands/);
   });
 
   test('no refusal or hint starts with the command prefix, so no bot takes it for a command',
     async () => {
       const replies = [
-        ...(await rig.say('shell:kim', '!ve')),
+        ...(await rig.say('shell:kim', '!ve frobnicate')),
         ...(await rig.say('shell:kim', '!approve 1')),
         ...(await rig.say('shell:kim', '!xyzzy')),
       ];
@@ -182,12 +181,16 @@ describe('dispatcher', () => {
     ]);
   });
 
-  test('!help of a command group lists its subcommands', async () => {
+  test('!help of a command group lists its subcommands, as does the group alone', async () => {
     const student = (await rig.say('shell:kim', '!help ve')).join('\n');
+    assert.equal((await rig.say('shell:kim', '!ve')).join('\n'), student);
+    assert.equal((await rig.say('shell:kim', '!VE')).join('\n'), student);
     assert.match(student, /^the !ve group has these subcommands:/);
     assert.match(student, /!ve create \[template\]\s+ask for a VE/);
     assert.match(student, /!ve remove ID \[confirm\]/);
     assert.match(student, /and 1 more for the crew/);
+    // The mark the `!ve ubc` table really puts at the start of a row in trouble.
+    assert.match(student, /!ve ubc ID\s+.*; \* marks a row in trouble/);
     assert.match((await rig.say('irc:crew1', '!help ve')).join('\n'), /!ve set ID RESOURCE/);
     assert.match((await rig.say('shell:kim', '!help nothing'))[0] ?? '', /no command 'nothing'/);
   });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { backoffMs } from '../src/backoff.ts';
 import { AccountTracker, foldCase } from '../adapters/irc-accounts.ts';
 import { DEFAULT_IRC_RATE, parseIrcConfig } from '../adapters/irc-config.ts';
@@ -34,6 +35,34 @@ describe('parseIrcConfig', () => {
         return true;
       });
     }
+  });
+
+  it('says to quote a channel that YAML read as a comment', () => {
+    const base = 'host: irc.example.org\nnick: crewvz\n';
+    const cases: [string, RegExp][] = [
+      [`${base}channels: ["#lab"]\nalertChannel: #crew\n`,
+        new RegExp('^adapters\\.irc\\.alertChannel has no value: YAML reads an unquoted # as ' +
+          'the start of a comment, so quote channel names, e\\.g\\. alertChannel: "#crew"$')],
+      [`${base}channels: #lab\n`,
+        /^adapters\.irc\.channels has no value: .*comment.* channels: \["#lab"\]$/],
+      [`${base}channels:\n  - #lab\n`,
+        /^adapters\.irc\.channels\[0\] has no value: .*comment.* channels: \["#lab"\]$/],
+    ];
+    for (const [text, message] of cases) {
+      assert.throws(() => parseIrcConfig(parseYaml(text), 'adapters.irc'), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, message);
+        return true;
+      });
+    }
+  });
+
+  it('takes alertChannel as optional (the adapter then uses the first channel)', () => {
+    const text = 'host: irc.example.org\nnick: crewvz\nchannels: ["#lab", "#other"]\n';
+    const config = parseIrcConfig(parseYaml(text), 'adapters.irc');
+    assert.equal(config.alertChannel, undefined);
+    const quoted = parseIrcConfig(parseYaml(`${text}alertChannel: "#crew"\n`), 'adapters.irc');
+    assert.equal(quoted.alertChannel, '#crew');
   });
 
   it('reads env: passwords from the environment and says which variable is missing', () => {

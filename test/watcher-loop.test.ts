@@ -3,8 +3,10 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { after, afterEach, before, describe, it } from 'node:test';
+import pino from 'pino';
 import { FileNode, startRig, type Gauge, type Rig } from './helpers/watcher-rig.ts';
 
 const run = promisify(execFile);
@@ -31,6 +33,28 @@ async function nodes(count: number, gauge?: Gauge): Promise<{ list: FileNode[]; 
   await Promise.all(list.map((node) => node.write()));
   return { list, here };
 }
+
+interface Entry {
+  level: number;
+  msg: string;
+  reason?: string;
+  err?: { type?: string; stack?: string };
+}
+
+/** A debug logger whose entries the test reads, as pino writes them. */
+function capture(): { entries: Entry[]; logger: pino.Logger } {
+  const entries: Entry[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      entries.push(JSON.parse(chunk.toString()) as Entry);
+      done();
+    },
+  });
+  return { entries, logger: pino({ level: 'debug' }, stream) };
+}
+
+const PINO_WARN = 40;
+const PINO_DEBUG = 20;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -115,6 +139,51 @@ describe('watcher poll loop', () => {
       /^Node node1 is unreachable: 2 polls .*unexpected answer to ubc: row 0 is not a beancounter/,
     );
     assert.equal(rig.store.loadNode('node1').baselines.size, 0);
+  });
+
+  it('logs the failed polls of an unreachable node at debug, never as a warning', async () => {
+    const { list, here } = await nodes(1);
+    const log = capture();
+    const rig = startRig(join(here, 'crewvz.db'), list, { logger: log.logger });
+    rigs.push(rig);
+    list[0]!.down = true;
+
+    for (let polls = 0; polls < 4; polls += 1) {
+      await rig.watcher.pollOnce();
+    }
+    const failures = log.entries.filter((entry) => /poll failed/.test(entry.msg));
+    assert.equal(failures.length, 4);
+    assert.ok(failures.every((entry) => entry.level === PINO_DEBUG && entry.err === undefined));
+    assert.match(failures[0]?.reason ?? '', /node node1 is unreachable \(connect ECONNREFUSED\)/);
+    assert.deepEqual(log.entries.filter((entry) => entry.level >= PINO_WARN), []);
+  });
+
+  it('logs any other repeated poll failure with its stack once, then its message', async () => {
+    const { list, here } = await nodes(1);
+    const log = capture();
+    const rig = startRig(join(here, 'crewvz.db'), list, { logger: log.logger });
+    rigs.push(rig);
+    list[0]!.ubcAnswer = [{ ve: '101', resource: 'numproc', failcnt: 'many' }];
+
+    for (let polls = 0; polls < 3; polls += 1) {
+      await rig.watcher.pollOnce();
+    }
+    const warnings = log.entries.filter((entry) => entry.level === PINO_WARN);
+    assert.equal(warnings.length, 3);
+    assert.equal(warnings[0]?.err?.type, 'UnexpectedAnswerError');
+    assert.match(warnings[0]?.err?.stack ?? '', /row 0 is not a beancounter/);
+    for (const repeat of warnings.slice(1)) {
+      assert.equal(repeat.err, undefined, 'no stack for an error seen on the last poll');
+      assert.match(repeat.reason ?? '', /unexpected answer to ubc: row 0 is not a beancounter/);
+    }
+
+    // An answer in between: the next failure is news again, with its stack.
+    list[0]!.ubcAnswer = undefined;
+    await rig.watcher.pollOnce();
+    list[0]!.ubcAnswer = [{ ve: '101', resource: 'numproc', failcnt: 'many' }];
+    await rig.watcher.pollOnce();
+    const last = log.entries.filter((entry) => entry.level === PINO_WARN).at(-1);
+    assert.equal(last?.err?.type, 'UnexpectedAnswerError');
   });
 
   it('does not keep the process alive while it waits for the next poll', async () => {

@@ -37,6 +37,8 @@ export interface PollContext {
   cooldownMs: number;
   unreachableAfter: number;
   jitterMs: number;
+  /** Per node, the message of the last failed poll, so a repeated error is logged briefly. */
+  lastFailure: Map<string, string>;
 }
 
 interface Outbox {
@@ -54,10 +56,11 @@ export async function pollNode(context: PollContext, node: WatchedNode): Promise
     rows = readUbcRows(ubc);
     statuses = readStatuses(list);
   } catch (error) {
-    log.warn({ err: error }, 'beancounter poll failed');
+    logFailedPoll(context, log, node.name, error);
     await send(context, log, failed(context, node.name, error));
     return;
   }
+  context.lastFailure.delete(node.name);
 
   // A store or owner-lookup failure is ours, not the node's: nothing is saved, and the same
   // growth is found again by the next poll.
@@ -69,6 +72,25 @@ export async function pollNode(context: PollContext, node: WatchedNode): Promise
     return;
   }
   await send(context, log, outbox);
+}
+
+/**
+ * An unreachable node is logged by its agent client (one warning when it goes down, one line
+ * when it is back), so its failed polls go to debug. Any other failure is a warning, with the
+ * full error the first time and only its message while the same error repeats.
+ */
+function logFailedPoll(context: PollContext, log: Logger, node: string, error: unknown): void {
+  const message = error instanceof Error ? error.message : String(error);
+  if (isUnreachable(error)) {
+    log.debug({ reason: message }, 'beancounter poll failed: node unreachable');
+    return;
+  }
+  if (context.lastFailure.get(node) === message) {
+    log.warn({ reason: message }, 'beancounter poll failed again');
+    return;
+  }
+  context.lastFailure.set(node, message);
+  log.warn({ err: error }, 'beancounter poll failed');
 }
 
 function failed(context: PollContext, node: string, error: unknown): Outbox {
@@ -238,12 +260,17 @@ function failureReason(error: unknown): string {
   if (error instanceof UnexpectedAnswerError) {
     return error.message;
   }
-  const named = error as { name?: unknown; code?: unknown } | null;
-  if (named?.name === 'NodeUnreachableError') {
+  if (isUnreachable(error)) {
     return 'the node cannot be reached';
   }
+  const named = error as { code?: unknown } | null;
   if (typeof named?.code === 'number') {
     return describeCode(named.code);
   }
   return 'the poll failed';
+}
+
+/** Matched by name, so the watcher needs nothing from the agent client but its answers. */
+function isUnreachable(error: unknown): boolean {
+  return (error as { name?: unknown } | null)?.name === 'NodeUnreachableError';
 }

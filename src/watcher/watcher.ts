@@ -51,6 +51,7 @@ export class BeancounterWatcher {
       cooldownMs: (options.cooldownSeconds ?? DEFAULT_COOLDOWN_MS / 1000) * 1000,
       unreachableAfter: Math.max(1, options.unreachableAfter ?? DEFAULT_UNREACHABLE_AFTER),
       jitterMs: options.startJitterMs ?? START_JITTER_MS,
+      lastFailure: new Map(),
     };
   }
 
