@@ -39,6 +39,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     for (const warning of warnings) {
       logger.warn({ config: file }, warning);
+      // With the log in a file, a typo in the config would otherwise go unseen at the terminal.
+      if (logFile !== null) {
+        process.stderr.write(`crewvz bot: ${file}: ${warning}\n`);
+      }
     }
     const adapters: ChatAdapter[] = [];
     if (config.adapters.shell) {
@@ -49,7 +53,7 @@ export async function main(argv: string[]): Promise<number> {
         output: process.stdout,
         login: config.adapters.shell.login,
         prompt: process.stdin.isTTY === true,
-      logger,
+        logger,
       });
       adapters.push(shell);
     }

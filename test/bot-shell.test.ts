@@ -117,7 +117,8 @@ describe('shell adapter', () => {
 });
 
 describe('crewvz bot with the terminal adapter', () => {
-  test('no /as; logs go to a file next to the database, named once on stderr', async () => {
+  test('no /as; logs go to a file next to the database, named once on stderr, as are ' +
+    'config warnings', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'crewvz-bot-shell-'));
     dirs.push(dir);
     const pki = await makeTestPki();
@@ -131,6 +132,7 @@ describe('crewvz bot with the terminal adapter', () => {
         roles: { admins: ['shell:alice'] },
         adapters: { shell: { login: 'alice' } },
         alerts: { enabled: false },
+        quota: { activeVes: 2 },
       }),
     );
     const { status, stdout, stderr } = await runCli(['bot', '--config', configFile], {
@@ -144,6 +146,8 @@ describe('crewvz bot with the terminal adapter', () => {
     assert.doesNotMatch(stdout, /"level":/, 'no JSON log lines in the chat');
     const logFile = path.join(dir, 'data', 'crewvz.log');
     assert.equal(stderr.split(`logging to ${logFile}`).length, 2, stderr);
+    // A typo in the config is said at the terminal too, not only in the log file.
+    assert.match(stderr, /bot\.yaml: unknown config key quota/);
     assert.ok(existsSync(logFile));
     assert.match(await readFile(logFile, 'utf8'), /"msg":"adapter started"/);
   });
