@@ -60,8 +60,8 @@ export class HandshakeGuard {
   }
 
   /** The handshake finished (the client is checked separately): it no longer counts. */
-  handshakeDone(remoteAddress: string | undefined, remotePort: number | undefined): void {
-    this.settle(`${remoteAddress}:${remotePort}`);
+  handshakeDone(peer: string): void {
+    this.settle(peer);
   }
 
   private settle(key: string): void {

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 
 import { builtinHandlers } from './commands.ts';
 import { AgentConfigError, checkPkiFiles, loadAgentConfig, type AgentConfig } from './config.ts';
+import { checkPkiMaterial } from './config-pki.ts';
 import type { Driver } from './driver.ts';
 import { Dispatcher, type CommandHandler } from './handlers.ts';
 import { createAgentLogger } from './log.ts';
@@ -69,6 +70,7 @@ export async function startAgent(
     cert: await readFile(config.pki.cert, 'utf8'),
     key: await readFile(config.pki.key, 'utf8'),
   };
+  checkPkiMaterial(config.name, config.pki, material);
 
   // Before the driver opens, so a bad provisioning config stops the agent with nothing to close.
   const provisioning = await provisioningHandlers(config, logger);

@@ -75,6 +75,21 @@ export function refuseClientCertificate(socket: tls.TLSSocket): string | null {
   return null;
 }
 
+/**
+ * The client's address and "address:port". A TLS socket whose client already hung up has no
+ * address of its own any more; the TCP socket it wraps kept the one read when it connected
+ * (HandshakeGuard.admit reads it), so that one is used.
+ */
+export function peerOf(socket: tls.TLSSocket): { address: string; peer: string } {
+  const wrapped = (socket as tls.TLSSocket & { _parent?: Socket | null })._parent;
+  const address = socket.remoteAddress ?? wrapped?.remoteAddress;
+  const port = socket.remotePort ?? wrapped?.remotePort;
+  if (address === undefined) {
+    return { address: 'unknown', peer: 'unknown' };
+  }
+  return { address, peer: `${address}:${port ?? 'unknown'}` };
+}
+
 export class AgentServer {
   private readonly server: tls.Server;
   private readonly guard: HandshakeGuard;
@@ -110,8 +125,7 @@ export class AgentServer {
     });
     this.server.on('secureConnection', (socket) => this.accept(socket));
     this.server.on('tlsClientError', (error, socket) => {
-      const address = socket.remoteAddress ?? 'unknown';
-      const peer = `${address}:${socket.remotePort}`;
+      const { address, peer } = peerOf(socket);
       this.guard.refused(address, `TLS handshake failed: ${error.message}`, peer);
       socket.destroy();
     });
@@ -131,9 +145,8 @@ export class AgentServer {
   }
 
   private accept(socket: tls.TLSSocket): void {
-    this.guard.handshakeDone(socket.remoteAddress, socket.remotePort);
-    const address = socket.remoteAddress ?? 'unknown';
-    const peer = `${address}:${socket.remotePort}`;
+    const { address, peer } = peerOf(socket);
+    this.guard.handshakeDone(peer);
     const logger = this.options.logger.child({ peer, conn: ++this.serial });
     // Renegotiation attempts and other TLS errors end the connection (Node does not always).
     socket.on('error', (error) => {

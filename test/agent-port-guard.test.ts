@@ -7,10 +7,12 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
+import tls from 'node:tls';
 import pino from 'pino';
 
 import { buildConfig } from '../agent/config.ts';
 import { rawConnect, startTestAgent, type TestAgent } from './helpers/agent.ts';
+import { makeTestPki } from './helpers/pki.ts';
 
 const HANDSHAKE_TIMEOUT_MS = 400;
 const agents: TestAgent[] = [];
@@ -23,6 +25,7 @@ interface LogRecord {
   level: number;
   msg: string;
   refused?: number;
+  peer?: string;
   reasons?: Record<string, number>;
 }
 
@@ -109,6 +112,28 @@ describe('connections before the handshake', () => {
 });
 
 describe('refused handshakes in the log', () => {
+  it('names the address of a client that hung up during the handshake', async () => {
+    const pki = await makeTestPki();
+    const { agent, records } = await guardedAgent({});
+    // The client finds the wrong name in the agent's certificate and hangs up, so the agent's
+    // TLS socket has lost its address by the time the error reaches it.
+    const clientPort = await new Promise<number>((resolve) => {
+      const socket = tls.connect({
+        host: '127.0.0.1',
+        port: agent.port,
+        ca: pki.ca,
+        cert: pki.bot.cert,
+        key: pki.bot.key,
+        servername: 'node2',
+      });
+      socket.on('connect', () => resolve(socket.localPort as number));
+      socket.on('error', () => undefined);
+    });
+    await until(() => records.some((record) => record.msg === 'connection refused'));
+    const refusal = records.find((record) => record.msg === 'connection refused');
+    assert.equal(refusal?.peer, `127.0.0.1:${clientPort}`);
+  });
+
   it('logs the first one, then one summary with the count per interval', async () => {
     const { agent, records } = await guardedAgent({ maxHandshakesPerAddress: 100 });
     const garbage = Array.from({ length: 40 }, () => {
