@@ -145,6 +145,7 @@ async function rollBack(context: HandlerContext, id: number, cause: unknown): Pr
 export const create = defineHandler<CreateArgs>({
   usage: 'create ID TEMPLATE USERNAME',
   exclusive: true,
+  journaled: true,
   async parse(args, { driver }) {
     checkCount(args, 3, 3);
     const id = parseVeId(args[0]);

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 
+import type { CreateJournal } from './create-journal.ts';
 import { DriverError, type Driver } from './driver.ts';
 import { VeLocks } from './lock.ts';
 import {
@@ -47,6 +48,11 @@ export interface CommandHandler<P = unknown> {
   run(parsed: P, context: HandlerContext): Promise<unknown[]>;
   /** Overrides the dispatcher's operation timeout for this command. */
   timeoutMs?: number;
+  /**
+   * Marked in the create journal while it runs, so that an agent killed in the middle undoes
+   * it at its next start (create-recovery.ts).
+   */
+  journaled?: boolean;
 }
 
 /** Erases a handler's parsed type so handlers of different shapes fit in one table. */
@@ -64,6 +70,8 @@ export interface DispatcherOptions {
    * Unset, each command gets its own limit from ANSWER_WITHIN_MS in the wire protocol.
    */
   operationTimeoutMs?: number;
+  /** Where journaled commands (create) mark what is in flight; none, no marks. */
+  journal?: CreateJournal;
 }
 
 /** For a handler registered under a name the wire protocol does not list. */
@@ -82,6 +90,20 @@ interface FailureSite {
   logger: Logger;
 }
 
+/** The journal's mark for `ve` around `work`: kept only when the agent dies before it ends. */
+async function journaled(
+  journal: CreateJournal,
+  ve: number,
+  work: () => Promise<unknown[]>,
+): Promise<unknown[]> {
+  await journal.begin(ve);
+  try {
+    return await work();
+  } finally {
+    await journal.end(ve);
+  }
+}
+
 function answer(code: number, returned: unknown[], id: RequestId | null): AgentResponse {
   return { code, returned, id };
 }
@@ -89,6 +111,8 @@ function answer(code: number, returned: unknown[], id: RequestId | null): AgentR
 export class Dispatcher {
   private readonly handlers = new Map<string, CommandHandler>();
   private readonly locks = new VeLocks();
+  /** VEs no command may touch, by any command, with the reason given to the asker. */
+  private readonly blocked = new Map<number, string>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly context: HandlerContext;
   private readonly timeoutMs: number | null;
@@ -99,6 +123,27 @@ export class Dispatcher {
     for (const [name, handler] of Object.entries(options.handlers)) {
       this.registerHandler(name, handler);
     }
+  }
+
+  /** Refuses every command on `ve` with VE_BUSY and `reason` until unblock(ve). */
+  block(ve: number, reason: string): void {
+    this.blocked.set(ve, reason);
+  }
+
+  unblock(ve: number): void {
+    this.blocked.delete(ve);
+  }
+
+  /**
+   * Runs the registered `remove` on `ve` outside the request path and its per-VE lock: for a
+   * VE under block(), which keeps every request off it meanwhile.
+   */
+  async removeDirectly(ve: number): Promise<void> {
+    const remove = this.handlers.get('remove');
+    if (!remove) {
+      throw new Error('no remove command registered');
+    }
+    await remove.run(await remove.parse([ve], this.context), this.context);
   }
 
   /** Adds a command or replaces one (provisioning replaces `create` and adds `update`). */
@@ -161,6 +206,10 @@ export class Dispatcher {
     const parsed = await handler.parse(request.args, this.context);
     const ve = handler.ve?.(parsed) ?? null;
     noteVe(ve);
+    const blocked = ve === null ? undefined : this.blocked.get(ve);
+    if (blocked !== undefined) {
+      throw new DriverError(AgentCode.VE_BUSY, [`VE ${ve} is busy: ${blocked}; try again shortly`]);
+    }
 
     if (!handler.exclusive || ve === null) {
       return this.withTimeout(request.command, ve, handler, handler.run(parsed, this.context));
@@ -171,7 +220,9 @@ export class Dispatcher {
         `VE ${ve} is busy with ${holder}; try again when it has finished`,
       ]);
     }
-    const operation = handler.run(parsed, this.context);
+    const operation = handler.journaled && this.options.journal
+      ? journaled(this.options.journal, ve, () => handler.run(parsed, this.context))
+      : handler.run(parsed, this.context);
     // The lock outlives a timed-out answer: it is released only when the driver is done.
     void operation.then(
       () => this.locks.release(ve),

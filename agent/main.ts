@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
@@ -14,7 +15,9 @@ import { checkPkiMaterial } from './config-pki.ts';
 import type { Driver } from './driver.ts';
 import { Dispatcher, type CommandHandler } from './handlers.ts';
 import { createAgentLogger } from './log.ts';
-import { provisioningHandlers } from './provision/commands.ts';
+import { CreateJournal } from './create-journal.ts';
+import { recoverInterruptedCreates } from './create-recovery.ts';
+import { DEFAULT_STATE_SUBDIR, provisioningHandlers } from './provision/commands.ts';
 import { AgentServer, type AgentServerOptions } from './server.ts';
 
 const USAGE = 'usage: crewvz agent --config FILE';
@@ -22,6 +25,8 @@ const USAGE = 'usage: crewvz agent --config FILE';
 export interface RunningAgent {
   address: AddressInfo;
   dispatcher: Dispatcher;
+  /** Resolves once every create a killed agent left half done is undone (at once if none). */
+  recovered: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -34,6 +39,13 @@ export interface StartOptions {
   operationTimeoutMs?: number;
   /** Server timings tests shorten (the handshake timeout, the refusal log interval). */
   server?: Pick<AgentServerOptions, 'handshakeTimeoutMs' | 'refusalLogIntervalMs'>;
+  /** How long an interrupted create's failed undo waits before the next try. */
+  recoveryRetryMs?: number;
+}
+
+/** Where the agent keeps its own state: the config's stateDir, else one under root. */
+function stateDirOf(config: AgentConfig): string {
+  return config.stateDir ?? path.join(config.root, DEFAULT_STATE_SUBDIR);
 }
 
 async function makeDriver(config: AgentConfig, logger: Logger): Promise<Driver> {
@@ -75,12 +87,21 @@ export async function startAgent(
   // Before the driver opens, so a bad provisioning config stops the agent with nothing to close.
   const provisioning = await provisioningHandlers(config, logger);
   const driver = options.driver ?? (await makeDriver(config, logger));
+  const journal = new CreateJournal(path.join(stateDirOf(config), 'creating'));
   const dispatcher = new Dispatcher({
     driver,
     settings: { name: config.name, domain: config.network.domain, limits: config.limits },
     logger: logger.child({ component: 'requests' }),
     handlers: { ...builtinHandlers(), ...provisioning, ...options.handlers },
     ...(options.operationTimeoutMs ? { operationTimeoutMs: options.operationTimeoutMs } : {}),
+    journal,
+  });
+  // Before the port opens: no request may see a VE whose create was cut short.
+  const recovery = await recoverInterruptedCreates({
+    journal,
+    dispatcher,
+    logger: logger.child({ component: 'recovery' }),
+    ...(options.recoveryRetryMs ? { retryMs: options.recoveryRetryMs } : {}),
   });
   const server = new AgentServer({
     tls: material,
@@ -97,13 +118,16 @@ export async function startAgent(
   try {
     address = await server.start();
   } catch (error) {
+    recovery.stop();
     await driver.close();
     throw error;
   }
   return {
     address,
     dispatcher,
+    recovered: recovery.done,
     async stop() {
+      recovery.stop();
       await server.stop();
       await dispatcher.idle();
       await driver.close();

@@ -68,6 +68,7 @@ before(async () => {
       name: 'node1',
       pki: pki.dir,
       driver: 'vzctl',
+      stateDir: path.join(dir, 'state'),
       vzctl: await wrapper('vzctl'),
       vzlist: await wrapper('vzlist'),
       beancounters: path.join(dir, 'ubc.txt'),

@@ -96,6 +96,7 @@ function provisioningCommands(
   const create = defineHandler<CreateArgs>({
     usage: plainCreate.usage,
     exclusive: true,
+    journaled: true,
     parse: async (args, context) => (await plainCreate.parse(args, context)) as CreateArgs,
     ve: (parsed) => parsed.id,
     run: async ({ id, template, username }, { driver }) => [
