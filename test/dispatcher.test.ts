@@ -362,32 +362,8 @@ describe('dispatcher', () => {
     assert.match(entry?.detail ?? '', /needs the crew role/);
   });
 
-  test('an unknown command with a failed audit write is answered; the failure is logged',
-    async () => {
-      const { store } = rig.bot.services;
-      const log = capture();
-      const dispatcher = new Dispatcher({
-        commands: rig.bot.services.registry,
-        services: rig.bot.services,
-        logger: log.logger,
-      });
-      const replies: string[] = [];
-      store.db.exec(`CREATE TRIGGER audit_fails BEFORE INSERT ON audit
-        BEGIN SELECT RAISE(ABORT, 'disk full'); END`);
-      try {
-        await dispatcher.handle(message('!frobnicate'), async (reply) => {
-          replies.push(...reply.lines);
-        });
-      } finally {
-        store.db.exec('DROP TRIGGER audit_fails');
-      }
-
-      assert.match(replies[0] ?? '', /^unknown command 'frobnicate'/);
-      const failed = log.entries.find((entry) => entry.msg === 'audit write failed');
-      assert.match(failed?.err?.message ?? '', /disk full/);
-    });
-
-  test('a failed audit write is logged; handle still answers and never throws', async () => {
+  /** Runs `text` through a dispatcher whose every audit write fails, as on a full disk. */
+  async function withFailingAudit(text: string) {
     const { store } = rig.bot.services;
     const log = capture();
     const dispatcher = new Dispatcher({
@@ -399,15 +375,25 @@ describe('dispatcher', () => {
     store.db.exec(`CREATE TRIGGER audit_fails BEFORE INSERT ON audit
       BEGIN SELECT RAISE(ABORT, 'disk full'); END`);
     try {
-      await dispatcher.handle(message('!whoami'), async (reply) => {
+      await dispatcher.handle(message(text), async (reply) => {
         replies.push(...reply.lines);
       });
     } finally {
       store.db.exec('DROP TRIGGER audit_fails');
     }
+    return { replies, failed: log.entries.find((entry) => entry.msg === 'audit write failed') };
+  }
 
+  test('an unknown command with a failed audit write is answered; the failure is logged',
+    async () => {
+      const { replies, failed } = await withFailingAudit('!frobnicate');
+      assert.match(replies[0] ?? '', /^unknown command 'frobnicate'/);
+      assert.match(failed?.err?.message ?? '', /disk full/);
+    });
+
+  test('a failed audit write is logged; handle still answers and never throws', async () => {
+    const { replies, failed } = await withFailingAudit('!whoami');
     assert.match(replies[0] ?? '', /^you are slack:U1/);
-    const failed = log.entries.find((entry) => entry.msg === 'audit write failed');
     assert.match(failed?.err?.message ?? '', /disk full/);
   });
 
