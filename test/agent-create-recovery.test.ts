@@ -12,8 +12,10 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 
 import { buildConfig, type AgentConfig } from '../agent/config.ts';
+import { DriverError, type Driver } from '../agent/driver.ts';
 import { startAgent, type RunningAgent } from '../agent/main.ts';
 import { AgentCode } from '../agent/protocol.ts';
+import { createSimDriver } from '../agent/sim.ts';
 import { AgentCallError, AgentClient } from '../src/agent-client.ts';
 import { makeTestPki, type TestPki } from './helpers/pki.ts';
 import { makeScratchRoot, removeScratchRoot, snapshotFiles } from './helpers/scratch-root.ts';
@@ -27,7 +29,9 @@ let config: AgentConfig;
 let agent: RunningAgent | null = null;
 let client: AgentClient | null = null;
 
-async function start(options: { recoveryRetryMs?: number } = {}): Promise<AgentClient> {
+async function start(
+  options: { recoveryRetryMs?: number; driver?: Driver } = {},
+): Promise<AgentClient> {
   agent = await startAgent(config, { logger: quiet, ...options });
   client = new AgentClient({
     name: 'node1',
@@ -119,5 +123,38 @@ describe('a create cut short by a kill', () => {
       // The bot's reconcile then creates it again, whole.
       await second.call('create', [102, TEMPLATE, 'bob']);
       await second.call('remove', [102]);
+      await stop();
     });
+
+  it('tries the undo again while the VE is locked, and keeps the VE busy meanwhile', async () => {
+    const first = await start();
+    await first.call('create', [103, TEMPLATE, 'carol']);
+    await stop();
+    await writeFile(path.join(journal(), '103'), 'interrupted\n');
+
+    // The killed agent's vzctl still holds the VE's lock for the first two tries.
+    const sim = await createSimDriver({
+      stateDir: path.join(root, 'var/lib/crewvz-agent'),
+      templatesDir: config.templates,
+      logger: quiet,
+    });
+    let refusals = 2;
+    const locked: Driver = Object.assign(Object.create(sim) as Driver, {
+      async remove(id: number): Promise<void> {
+        if (refusals > 0) {
+          refusals -= 1;
+          throw new DriverError(9, ['Container already locked']);
+        }
+        return sim.remove(id);
+      },
+    });
+    const second = await start({ driver: locked, recoveryRetryMs: 200 });
+    await assert.rejects(second.call('status', [103]), { code: AgentCode.VE_BUSY });
+
+    await agent?.recovered;
+    assert.equal(refusals, 0);
+    const [status] = (await second.call('status', [103])) as [{ state: string }];
+    assert.equal(status.state, 'absent');
+    assert.deepEqual(await readdir(journal()), []);
+  });
 });
