@@ -5,10 +5,10 @@
  * started, or host pieces without their VE. The agent undoes it before anyone may use that VE
  * (create-recovery.ts), so the bot's reconcile finds it absent and creates it again whole.
  */
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 
-import { syncDirectory, writeFileAtomic } from './atomic-file.ts';
+import { namesIn, syncDirectory, writeFileAtomic } from './atomic-file.ts';
 
 const MARKER_MODE = 0o600;
 const DIRECTORY_MODE = 0o700;
@@ -28,15 +28,7 @@ export class CreateJournal {
 
   /** The VEs whose create never answered, oldest first by ID. */
   async interrupted(): Promise<number[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.directory);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        return [];
-      }
-      throw error;
-    }
+    const names = await namesIn(this.directory);
     return names.filter((name) => /^[1-9]\d*$/.test(name)).map(Number).sort((a, b) => a - b);
   }
 

@@ -11,14 +11,19 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 
-import { buildConfig, type AgentConfig } from '../agent/config.ts';
+import type { AgentConfig } from '../agent/config.ts';
 import { DriverError, type Driver } from '../agent/driver.ts';
 import { startAgent, type RunningAgent } from '../agent/main.ts';
 import { AgentCode } from '../agent/protocol.ts';
 import { createSimDriver } from '../agent/sim.ts';
 import { AgentCallError, AgentClient } from '../src/agent-client.ts';
 import { makeTestPki, type TestPki } from './helpers/pki.ts';
-import { makeScratchRoot, removeScratchRoot, snapshotFiles } from './helpers/scratch-root.ts';
+import {
+  makeScratchRoot,
+  removeScratchRoot,
+  scratchAgentConfig,
+  snapshotFiles,
+} from './helpers/scratch-root.ts';
 
 const quiet = pino({ level: 'silent' });
 const TEMPLATE = 'debian-12-x86_64-minimal';
@@ -63,18 +68,7 @@ async function hostFiles(): Promise<Map<string, string>> {
 before(async () => {
   pki = await makeTestPki();
   root = await makeScratchRoot();
-  ({ config } = buildConfig(
-    {
-      name: 'node1',
-      listen: '127.0.0.1:0',
-      pki: pki.dir,
-      driver: 'sim',
-      stateDir: path.join(root, 'var/lib/crewvz-agent'),
-      root,
-      network: { pool: '10.0.5.0/28', nameservers: ['10.0.5.1'], domain: 'vz.example.edu' },
-    },
-    root,
-  ));
+  config = scratchAgentConfig(root, pki.dir);
 });
 
 after(async () => {

@@ -4,12 +4,16 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 
-import { buildConfig } from '../agent/config.ts';
 import { startAgent, type RunningAgent } from '../agent/main.ts';
 import { findHostAccount } from '../agent/provision/host-account.ts';
 import { AgentCallError, AgentClient } from '../src/agent-client.ts';
 import { makeTestPki } from './helpers/pki.ts';
-import { makeScratchRoot, removeScratchRoot, snapshotFiles } from './helpers/scratch-root.ts';
+import {
+  makeScratchRoot,
+  removeScratchRoot,
+  scratchAgentConfig,
+  snapshotFiles,
+} from './helpers/scratch-root.ts';
 
 const quiet = pino({ level: 'silent' });
 const TEMPLATE = 'debian-12-x86_64-minimal';
@@ -28,19 +32,7 @@ before(async () => {
   await appendFile(path.join(root, 'etc/passwd'), 'bob:x:1000:1000:Bob:/home/bob:/bin/bash\n');
   await appendFile(path.join(root, 'etc/group'), 'bob:x:1000:\n');
 
-  const { config } = buildConfig(
-    {
-      name: 'node1',
-      listen: '127.0.0.1:0',
-      pki: pki.dir,
-      driver: 'sim',
-      stateDir: path.join(root, 'var/lib/crewvz-agent'),
-      root,
-      network: { pool: '10.0.5.0/28', nameservers: ['10.0.5.1'], domain: 'vz.example.edu' },
-      templateSource: source,
-    },
-    root,
-  );
+  const config = scratchAgentConfig(root, pki.dir, { templateSource: source });
   agent = await startAgent(config, { logger: quiet });
   client = new AgentClient({
     name: 'node1',

@@ -13,7 +13,6 @@ import { promisify } from 'node:util';
 import pino from 'pino';
 
 import { builtinHandlers } from '../agent/commands.ts';
-import { buildConfig } from '../agent/config.ts';
 import type { Driver } from '../agent/driver.ts';
 import { Dispatcher } from '../agent/handlers.ts';
 import { startAgent, type RunningAgent } from '../agent/main.ts';
@@ -22,7 +21,12 @@ import { parsePublicKey } from '../agent/provision/public-key.ts';
 import { ValidationError } from '../agent/validate.ts';
 import { AgentCallError, AgentClient } from '../src/agent-client.ts';
 import { makeTestPki } from './helpers/pki.ts';
-import { makeScratchRoot, removeScratchRoot, snapshotFiles } from './helpers/scratch-root.ts';
+import {
+  makeScratchRoot,
+  removeScratchRoot,
+  scratchAgentConfig,
+  snapshotFiles,
+} from './helpers/scratch-root.ts';
 
 const exec = promisify(execFile);
 const quiet = pino({ level: 'silent' });
@@ -69,18 +73,7 @@ async function refusedWith(key: string, pattern: RegExp): Promise<void> {
 before(async () => {
   const pki = await makeTestPki();
   root = await makeScratchRoot();
-  const { config } = buildConfig(
-    {
-      name: 'node1',
-      listen: '127.0.0.1:0',
-      pki: pki.dir,
-      driver: 'sim',
-      stateDir: path.join(root, 'var/lib/crewvz-agent'),
-      root,
-      network: { pool: '10.0.5.0/28', nameservers: ['10.0.5.1'], domain: 'vz.example.edu' },
-    },
-    root,
-  );
+  const config = scratchAgentConfig(root, pki.dir);
   agent = await startAgent(config, { logger: quiet });
   client = new AgentClient({
     name: 'node1',

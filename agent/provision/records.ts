@@ -4,10 +4,10 @@
  * config change. The record is written before anything else is made and deleted after
  * everything is gone, so a crash in between leaves a record that `remove` can finish from.
  */
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 
-import { readOwnFile, writeFileAtomic } from '../atomic-file.ts';
+import { namesIn, readOwnFile, writeFileAtomic } from '../atomic-file.ts';
 
 export interface ProvisionRecord {
   id: number;
@@ -66,16 +66,7 @@ export class RecordStore {
   }
 
   async list(): Promise<ProvisionRecord[]> {
-    let names: string[];
-
-    try {
-      names = await readdir(this.directory);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        return [];
-      }
-      throw error;
-    }
+    const names = await namesIn(this.directory);
 
     const records: ProvisionRecord[] = [];
     for (const name of names.filter((entry) => RECORD_NAME.test(entry)).sort()) {

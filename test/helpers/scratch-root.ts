@@ -7,6 +7,8 @@ import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'n
 import os from 'node:os';
 import path from 'node:path';
 
+import { buildConfig, type AgentConfig } from '../../agent/config.ts';
+
 const LOGIN_DEFS = [
   'UID_MIN 1000',
   'UID_MAX 60000',
@@ -62,4 +64,30 @@ export async function snapshotFiles(root: string): Promise<Map<string, string>> 
 
   await walk(root);
   return files;
+}
+
+/**
+ * An agent config that provisions under `root` with the sim driver, on a loopback port the
+ * system picks: the pool, nameserver and domain the provisioning tests expect. `extra` adds or
+ * replaces keys (templateSource, say).
+ */
+export function scratchAgentConfig(
+  root: string,
+  pkiDir: string,
+  extra: Record<string, unknown> = {},
+): AgentConfig {
+  const { config } = buildConfig(
+    {
+      name: 'node1',
+      listen: '127.0.0.1:0',
+      pki: pkiDir,
+      driver: 'sim',
+      stateDir: path.join(root, 'var/lib/crewvz-agent'),
+      root,
+      network: { pool: '10.0.5.0/28', nameservers: ['10.0.5.1'], domain: 'vz.example.edu' },
+      ...extra,
+    },
+    root,
+  );
+  return config;
 }
